@@ -1,0 +1,45 @@
+# Every target a developer types. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: help setup test lint format schema clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(PY_STAMP) $(NPM_STAMP) ## Create .venv and install the pinned Python and npm packages (idempotent)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+lint: $(PY_STAMP) ## Lint: ruff (lint + format check), mypy, import-linter, schema in sync
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint ## Set up if needed, lint, then run every test
+	$(BIN)/pytest
+
+format: $(PY_STAMP) ## Rewrite the code in the house style (ruff)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schema: $(PY_STAMP) ## Regenerate schemas/provision-request.schema.json from the model
+	$(BIN)/gpuprov schema > schemas/provision-request.schema.json
+
+clean: ## Remove the venv, npm packages and caches
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

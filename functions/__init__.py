@@ -1,0 +1,1 @@
+"""Thin Functions triggers and durable functions over `shared/`, one df.Blueprint per module."""

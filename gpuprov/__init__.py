@@ -1,0 +1,1 @@
+"""The `gpuprov` command line: validate requests, run them, drive the local sandbox."""

@@ -1,0 +1,5 @@
+"""`python -m gpuprov` is the `gpuprov` command."""
+
+from gpuprov.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""`gpuprov`: the provisioner's command line.
+
+Exit codes: 0 success, 1 the command could not do its work (e.g. bad settings), 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shared.problems import InvalidRequest, Problem
+from shared.request import json_schema
+from shared.settings import Settings, SettingsError
+from shared.validation import MAX_REQUEST_BYTES, parse_request
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gpuprov", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a request file against the contract and policy; print it normalised",
+        description="Exit 0 and print the normalised request, or exit 2 and print a JSON list "
+        "of {path, message} errors.",
+    )
+    validate.add_argument("file", help="request JSON file, or - for standard input")
+    validate.add_argument(
+        "--settings",
+        type=Path,
+        metavar="FILE",
+        help="take the policy settings from this local.settings.json instead of the environment",
+    )
+    commands.add_parser("schema", help="print the request's JSON Schema")
+
+    args = parser.parse_args(argv)
+    if args.command == "schema":
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    return _validate(args.file, args.settings)
+
+
+def _validate(source: str, settings_file: Path | None) -> int:
+    try:
+        settings = _settings(settings_file)
+    except SettingsError as exc:
+        print(f"gpuprov: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        request = parse_request(_read(source), settings)
+    except InvalidRequest as invalid:
+        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
+        count = len(invalid.problems)
+        print(f"gpuprov: {source}: invalid request ({count} error{'s' * (count != 1)})",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_INVALID
+    print(request.model_dump_json(indent=2))
+    return EXIT_OK
+
+
+def _read(source: str) -> bytes:
+    """At most one byte more than the limit, so a huge file is refused without reading it all."""
+    try:
+        if source == "-":
+            return sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1)
+        with Path(source).open("rb") as file:
+            return file.read(MAX_REQUEST_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InvalidRequest(
+            [Problem(path="$", message=f"cannot read {source}: {reason}")]
+        ) from None
+
+
+def _settings(settings_file: Path | None) -> Settings:
+    if settings_file is None:
+        return Settings.from_env(os.environ)
+    try:
+        values = json.loads(settings_file.read_text(encoding="utf-8"))["Values"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(
+            f"cannot read settings from {settings_file}: expected a local.settings.json with a "
+            f"'Values' object ({exc})"
+        ) from None
+    if not isinstance(values, dict):
+        raise SettingsError(f"{settings_file}: 'Values' must be an object")
+    return Settings.from_env({str(k): str(v) for k, v in values.items()})

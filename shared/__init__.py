@@ -1,0 +1,1 @@
+"""The provisioner's library: request contract, settings, policy, adapters; no Functions runtime."""

@@ -1,0 +1,85 @@
+"""Every setting the app reads, in one frozen object built once from the environment.
+
+Functions app settings arrive as environment variables (local.settings.json `Values` locally).
+Each field's docstring is its documentation; docs/settings.md is generated from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+
+def _split_list(value: object) -> object:
+    """Comma-separated on the environment; blanks dropped so an empty setting means no list."""
+    if isinstance(value, str):
+        return frozenset(item.strip().lower() for item in value.split(",") if item.strip())
+    return value
+
+
+AllowList = Annotated[frozenset[str], BeforeValidator(_split_list)]
+
+
+class SettingsError(ValueError):
+    """A setting has a value the app cannot use; the message names the setting and the fix."""
+
+
+class Settings(BaseModel):
+    """The provisioner's settings. An empty allow-list allows everything."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+
+    allowed_subscriptions: AllowList = Field(
+        default=frozenset(), alias="GPUPROV_ALLOWED_SUBSCRIPTIONS"
+    )
+    """Subscription ids requests may target, comma-separated; empty allows any."""
+    allowed_resource_groups: AllowList = Field(
+        default=frozenset(), alias="GPUPROV_ALLOWED_RESOURCE_GROUPS"
+    )
+    """Resource group names requests may target, comma-separated; empty allows any."""
+    allowed_locations: AllowList = Field(default=frozenset(), alias="GPUPROV_ALLOWED_LOCATIONS")
+    """Azure regions requests may target (short names), comma-separated; empty allows any."""
+    allowed_vm_sizes: AllowList = Field(default=frozenset(), alias="GPUPROV_ALLOWED_VM_SIZES")
+    """GPU VM sizes requests may use, comma-separated; empty allows every current size."""
+    max_nodes_per_request: int = Field(default=10, ge=1, alias="GPUPROV_MAX_NODES_PER_REQUEST")
+    """Most nodes one request may ask for in its GPU pool."""
+    max_gpus_per_request: int = Field(default=16, ge=1, alias="GPUPROV_MAX_GPUS_PER_REQUEST")
+    """Most GPUs one request may ask for (nodes × GPUs per VM, for every size it may try)."""
+    max_ttl_hours: int = Field(default=168, ge=1, alias="GPUPROV_MAX_TTL_HOURS")
+    """Longest time-to-live a request may give what it leaves running."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build from app settings; a bad value raises SettingsError naming the setting."""
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if k in _ENV_NAMES})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+                for error in exc.errors(include_url=False)
+            )
+            raise SettingsError(f"invalid app settings: {problems}") from None
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(setting, default, description) for every setting, in declaration order."""
+        rows = []
+        for field in cls.model_fields.values():
+            assert field.alias is not None
+            default = field.default
+            shown = ",".join(sorted(default)) if isinstance(default, frozenset) else str(default)
+            rows.append((field.alias, shown, field.description or ""))
+        return rows
+
+
+_ENV_NAMES = frozenset(field.alias for field in Settings.model_fields.values() if field.alias)
+
+
+@functools.cache
+def current_settings() -> Settings:
+    """The settings of this worker process, read once from its environment."""
+    return Settings.from_env(os.environ)

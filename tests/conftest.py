@@ -1,0 +1,18 @@
+"""Shared fixtures: the project's paths and a settings object with the production defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The defaults an operator gets with no settings at all."""
+    return Settings.from_env({})

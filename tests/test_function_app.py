@@ -1,0 +1,63 @@
+"""The Functions app as the host sees it: host.json, indexing, and POST /api/validate.
+
+Covers: host.json settings the later triggers rely on (bundle v4, maxDequeueCount, task hub),
+function_app registering only blueprints, and the validate endpoint answering 200 with the
+normalised request or 400 with JSON errors.
+"""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+import pytest
+from azure.functions.decorators.function_app import Function
+from azure.functions.decorators.http import HttpMethod, HttpTrigger
+
+from tests.conftest import EXAMPLES, ROOT
+
+
+def test_host_json_configures_bundle_queues_and_task_hub() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"]["version"].startswith("[4.")
+    assert host["extensions"]["queues"]["maxDequeueCount"] == 5
+    assert host["extensions"]["durableTask"]["hubName"] == "gpuprov"
+
+
+@pytest.fixture(scope="module")
+def functions() -> dict[str, Function]:
+    import function_app
+
+    function_app.app.functions_bindings = None
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def call_validate(functions: dict[str, Function], body: bytes) -> func.HttpResponse:
+    request = func.HttpRequest(method="POST", url="/api/validate", body=body)
+    response = functions["validate_request"].get_user_function()(request)
+    assert isinstance(response, func.HttpResponse)
+    return response
+
+
+def test_app_indexes_the_validate_route(functions: dict[str, Function]) -> None:
+    trigger = functions["validate_request"].get_trigger()
+    assert isinstance(trigger, HttpTrigger)
+    assert trigger.route == "validate"
+    assert trigger.methods == [HttpMethod.POST]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_validate_accepts_examples(functions: dict[str, Function], path: object) -> None:
+    response = call_validate(functions, EXAMPLES[EXAMPLES.index(path)].read_bytes())  # type: ignore[arg-type]
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert json.loads(response.get_body())["apiVersion"] == "gpuprov/v1"
+
+
+def test_validate_rejects_with_json_errors(functions: dict[str, Function]) -> None:
+    response = call_validate(functions, b'{"apiVersion": "gpuprov/v1", "nodePool": {"name": "X"}}')
+    assert response.status_code == 400
+    errors = json.loads(response.get_body())["errors"]
+    assert {"path": "$.subscriptionId", "message": "required field is missing"} in errors
+    assert any(e["path"] == "$.nodePool.name" for e in errors)

@@ -17,6 +17,8 @@ import trustme
 class TestCA:
     """A CA written to `ca_path` (PEM) and the server context signed by it."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     ca_path: Path
     server_context: ssl.SSLContext
 

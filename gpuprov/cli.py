@@ -39,11 +39,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("schema", help="print the request's JSON Schema")
 
+    sandbox = commands.add_parser(
+        "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
+    )
+    sandbox.add_argument(
+        "action", choices=["up", "status", "down"], help="up: start it; status; down: stop it"
+    )
+    sandbox.add_argument(
+        "--state-dir", type=Path, default=None, help="where ports, PIDs and the CA are kept"
+    )
+    sandbox.add_argument(
+        "--time-scale",
+        type=float,
+        default=60.0,
+        help="simulated seconds per real second for cloud operations (default 60)",
+    )
+
     args = parser.parse_args(argv)
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
+    if args.command == "sandbox":
+        return _sandbox(args.action, args.state_dir, args.time_scale)
     return _validate(args.file, args.settings)
+
+
+def _sandbox(action: str, state_dir: Path | None, time_scale: float) -> int:
+    from sandbox import control  # the sandbox is only loaded when asked for
+
+    where = state_dir or control.DEFAULT_STATE_DIR
+    try:
+        if action == "up":
+            _, started = control.up(where, time_scale)
+            print("sandbox started" if started else "sandbox already running; nothing started")
+        elif action == "down":
+            stopped = control.down(where)
+            print(f"sandbox stopped (PIDs {', '.join(map(str, stopped))})" if stopped
+                  else "sandbox was not running")  # fmt: skip
+            return EXIT_OK
+    except (control.SandboxError, OSError) as exc:
+        print(f"gpuprov sandbox {action}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    endpoints = control.status(where)
+    if not endpoints:
+        print("sandbox is not running (gpuprov sandbox up starts it)")
+        return EXIT_FAILED
+    for endpoint in endpoints:
+        state = "live" if endpoint.live else "DOWN"
+        print(f"{endpoint.name:<11} {endpoint.url:<40} pid {endpoint.pid:<8} {state}")
+    print(f"settings: {where / control.ENV_FILE} (source it) and {where / control.SETTINGS_FILE}")
+    return EXIT_OK if all(e.live for e in endpoints) else EXIT_FAILED
 
 
 def _validate(source: str, settings_file: Path | None) -> int:

@@ -1,0 +1,745 @@
+"""What ARM knows: feature and provider registrations, managed clusters, agent pools, operations.
+
+Not thread-safe by itself: the server calls it under one lock. Time comes in as `now` (simulated
+seconds); operations whose time is up are completed by `settle`, which also tells the cluster
+backend about pools that reached Succeeded or were deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox.arm.kubeconfig import build_kubeconfig
+from sandbox.arm.model import (
+    SYNCHRONOUS_CAPACITY_CODES,
+    ArmError,
+    ArmTimings,
+    CapacityRule,
+    Reply,
+)
+from sandbox.arm.vm_sizes import gpus_per_node
+from sandbox.cloud import ClusterAccess, ClusterBackend, PoolNodes
+
+CONTAINER_SERVICE = "Microsoft.ContainerService"
+SPOT_LABEL_KEY = "kubernetes.azure.com/scalesetpriority"
+SPOT_TAINT = f"{SPOT_LABEL_KEY}=spot:NoSchedule"
+OPERATION_API_VERSION = "2016-03-30"
+DEFAULT_KUBERNETES_VERSION = "1.33"
+DEFAULT_VM_SIZE = "Standard_DS2_v2"
+SANDBOX_TENANT_ID = "11111111-2222-4333-8444-555555555555"
+"""Tenant named in Entra ID kubeconfigs when the cluster's aadProfile names none."""
+
+ClusterKey = tuple[str, str, str]
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class _Registration:
+    """A feature or resource-provider registration in one subscription."""
+
+    namespace: str
+    name: str
+    state: str
+    requested_at: float = 0.0
+    reads: int = 0
+
+
+@dataclass
+class _Pool:
+    name: str
+    properties: dict[str, Any]
+    state: str
+    in_backend: bool = False
+
+
+@dataclass
+class _Cluster:
+    subscription: str
+    resource_group: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    top_level: dict[str, Any]
+    """identity, sku, ... as given on the PUT."""
+    properties: dict[str, Any]
+    state: str
+    pools: dict[str, _Pool] = field(default_factory=dict)
+    in_backend: bool = False
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/{CONTAINER_SERVICE}/managedClusters/{self.name}"
+        )
+
+    @property
+    def entra_id(self) -> bool:
+        return bool(self.properties.get("aadProfile"))
+
+
+@dataclass
+class _Operation:
+    id: str
+    subscription: str
+    location: str
+    cluster_key: ClusterKey
+    target: str
+    """'managedClusters' or the lower-cased pool name."""
+    action: str
+    """create, update or delete."""
+    pool_keys: tuple[str, ...]
+    """Pools this operation provisions (a cluster PUT provisions its agentPoolProfiles)."""
+    started: float
+    due: float
+    failure: tuple[str, str] | None = None
+    status: str = "InProgress"
+
+    def describe(self) -> str:
+        noun = "managed cluster" if self.target == "managedClusters" else "agent pool"
+        return f"{self.action} {noun}"
+
+
+class ArmResources:
+    """The simulator's state and the ARM semantics of each route."""
+
+    def __init__(
+        self,
+        *,
+        timings: ArmTimings,
+        backend: ClusterBackend | None,
+        ca_path: Path,
+    ) -> None:
+        self.timings = timings
+        self.backend = backend
+        self.ca_path = ca_path
+        self.base_url = ""
+        self._groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self._features: dict[tuple[str, str, str], _Registration] = {}
+        self._providers: dict[tuple[str, str], _Registration] = {}
+        self._clusters: dict[ClusterKey, _Cluster] = {}
+        self._operations: dict[str, _Operation] = {}
+        self._capacity: list[list[Any]] = []
+        """[rule, remaining uses or None]"""
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def set_provider_state(self, subscription: str, namespace: str, state: str) -> None:
+        self._providers[(subscription.lower(), namespace.lower())] = _Registration(
+            namespace, "", state
+        )
+
+    def set_feature_state(self, subscription: str, namespace: str, name: str, state: str) -> None:
+        key = (subscription.lower(), namespace.lower(), name.lower())
+        self._features[key] = _Registration(namespace, name, state)
+
+    def add_capacity_rule(self, rule: CapacityRule) -> None:
+        self._capacity.append([rule, rule.times])
+
+    def clear_capacity_rules(self) -> None:
+        self._capacity.clear()
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def settle(self, now: float) -> None:
+        """Finish registrations and operations whose simulated time is up."""
+        for registrations, seconds in (
+            (self._features.values(), self.timings.feature_registration_seconds),
+            (self._providers.values(), self.timings.provider_registration_seconds),
+        ):
+            for reg in registrations:
+                if reg.state == "Registering" and now - reg.requested_at >= seconds:
+                    reg.state = "Registered"
+        due = sorted(
+            (op for op in self._operations.values() if op.status == "InProgress" and op.due <= now),
+            key=lambda op: op.due,
+        )
+        for op in due:
+            self._complete(op)
+
+    def _complete(self, op: _Operation) -> None:
+        cluster = self._clusters[op.cluster_key]
+        op.status = "Failed" if op.failure else "Succeeded"
+        if op.action == "delete":
+            if op.target == "managedClusters":
+                del self._clusters[op.cluster_key]
+                if cluster.in_backend and self.backend is not None:
+                    self.backend.remove_cluster(cluster.resource_id)
+            else:
+                pool = cluster.pools.pop(op.target)
+                if pool.in_backend and self.backend is not None:
+                    self.backend.remove_pool(cluster.resource_id, pool.name)
+            return
+        new_state = "Failed" if op.failure else "Succeeded"
+        if op.target == "managedClusters":
+            cluster.state = new_state
+        for pool_key in op.pool_keys:
+            cluster.pools[pool_key].state = new_state
+        if op.failure or self.backend is None:
+            return
+        if not cluster.in_backend:
+            self.backend.ensure_cluster(cluster.resource_id, entra_id=cluster.entra_id)
+            cluster.in_backend = True
+        for pool_key in op.pool_keys:
+            pool = cluster.pools[pool_key]
+            self.backend.set_pool(cluster.resource_id, _pool_nodes(pool))
+            pool.in_backend = True
+
+    # -- resource groups -----------------------------------------------------------------------
+
+    def group_put(self, sub: str, rg: str, body: Any) -> Reply:
+        if not isinstance(body, dict) or not body.get("location"):
+            raise ArmError(400, "LocationRequired", "The location property is required.")
+        key = (sub.lower(), rg.lower())
+        existing = self._groups.get(key)
+        group = {
+            "id": f"/subscriptions/{sub}/resourceGroups/{existing['name'] if existing else rg}",
+            "name": existing["name"] if existing else rg,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": existing["location"] if existing else body["location"],
+            "tags": dict(body.get("tags") or {}),
+            "properties": {"provisioningState": "Succeeded"},
+        }
+        self._groups[key] = group
+        return Reply(200 if existing else 201, group)
+
+    def _group(self, sub: str, rg: str) -> dict[str, Any]:
+        group = self._groups.get((sub.lower(), rg.lower()))
+        if group is None:
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+            )
+        return group
+
+    def group_get(self, sub: str, rg: str) -> Reply:
+        return Reply(200, self._group(sub, rg))
+
+    def group_exists(self, sub: str, rg: str) -> Reply:
+        return Reply(204 if (sub.lower(), rg.lower()) in self._groups else 404)
+
+    def group_list(self, sub: str) -> Reply:
+        found = [g for (s, _), g in self._groups.items() if s == sub.lower()]
+        return Reply(200, {"value": found})
+
+    # -- registrations -------------------------------------------------------------------------
+
+    def _read_registration(self, reg: _Registration, reads_needed: int) -> None:
+        if reg.state == "Registering":
+            reg.reads += 1
+            if reg.reads > reads_needed:
+                reg.state = "Registered"
+
+    def _feature(self, sub: str, ns: str, name: str) -> _Registration:
+        key = (sub.lower(), ns.lower(), name.lower())
+        if key not in self._features:
+            self._features[key] = _Registration(ns, name, "NotRegistered")
+        return self._features[key]
+
+    def _feature_json(self, sub: str, reg: _Registration) -> dict[str, Any]:
+        return {
+            "id": (
+                f"/subscriptions/{sub}/providers/Microsoft.Features/providers/"
+                f"{reg.namespace}/features/{reg.name}"
+            ),
+            "name": f"{reg.namespace}/{reg.name}",
+            "type": "Microsoft.Features/providers/features",
+            "properties": {"state": reg.state},
+        }
+
+    def feature_get(self, sub: str, ns: str, name: str) -> Reply:
+        reg = self._feature(sub, ns, name)
+        self._read_registration(reg, self.timings.feature_registration_reads)
+        return Reply(200, self._feature_json(sub, reg))
+
+    def feature_register(self, sub: str, ns: str, name: str, now: float) -> Reply:
+        reg = self._feature(sub, ns, name)
+        if reg.state != "Registered":
+            reg.state, reg.requested_at, reg.reads = "Registering", now, 0
+        return Reply(200, self._feature_json(sub, reg))
+
+    def feature_unregister(self, sub: str, ns: str, name: str) -> Reply:
+        reg = self._feature(sub, ns, name)
+        reg.state = "Unregistered"
+        return Reply(200, self._feature_json(sub, reg))
+
+    def feature_list(self, sub: str, ns: str | None) -> Reply:
+        found = [
+            self._feature_json(sub, reg)
+            for (s, n, _), reg in self._features.items()
+            if s == sub.lower() and (ns is None or n == ns.lower())
+        ]
+        return Reply(200, {"value": found})
+
+    def _provider(self, sub: str, ns: str) -> _Registration:
+        key = (sub.lower(), ns.lower())
+        if key not in self._providers:
+            self._providers[key] = _Registration(ns, "", "Registered")
+        return self._providers[key]
+
+    def _provider_json(self, sub: str, reg: _Registration) -> dict[str, Any]:
+        resource_types: list[dict[str, Any]] = []
+        if reg.namespace.lower() == CONTAINER_SERVICE.lower():
+            resource_types = [
+                {"resourceType": kind, "locations": [], "apiVersions": ["2026-08-01"]}
+                for kind in (
+                    "managedClusters",
+                    "managedClusters/agentPools",
+                    "locations/operations",
+                )
+            ]
+        return {
+            "id": f"/subscriptions/{sub}/providers/{reg.namespace}",
+            "namespace": reg.namespace,
+            "registrationState": reg.state,
+            "registrationPolicy": "RegistrationRequired",
+            "resourceTypes": resource_types,
+        }
+
+    def provider_get(self, sub: str, ns: str) -> Reply:
+        reg = self._provider(sub, ns)
+        self._read_registration(reg, self.timings.provider_registration_reads)
+        return Reply(200, self._provider_json(sub, reg))
+
+    def provider_list(self, sub: str) -> Reply:
+        found = [
+            self._provider_json(sub, reg)
+            for (s, _), reg in self._providers.items()
+            if s == sub.lower()
+        ]
+        return Reply(200, {"value": found})
+
+    def provider_register(self, sub: str, ns: str, now: float) -> Reply:
+        reg = self._provider(sub, ns)
+        if reg.state != "Registered":
+            reg.state, reg.requested_at, reg.reads = "Registering", now, 0
+        return Reply(200, self._provider_json(sub, reg))
+
+    def provider_unregister(self, sub: str, ns: str) -> Reply:
+        reg = self._provider(sub, ns)
+        reg.state = "Unregistered"
+        return Reply(200, self._provider_json(sub, reg))
+
+    def _require_container_service(self, sub: str) -> None:
+        if self._provider(sub, CONTAINER_SERVICE).state != "Registered":
+            raise ArmError(
+                409,
+                "MissingSubscriptionRegistration",
+                f"The subscription is not registered to use namespace '{CONTAINER_SERVICE}'. "
+                "See https://aka.ms/rps-not-found for how to register subscriptions.",
+            )
+
+    # -- managed clusters ----------------------------------------------------------------------
+
+    def _cluster(self, sub: str, rg: str, name: str) -> _Cluster:
+        self._group(sub, rg)
+        cluster = self._clusters.get((sub.lower(), rg.lower(), name.lower()))
+        if cluster is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{CONTAINER_SERVICE}/managedClusters/{name}' under resource group "
+                f"'{rg}' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix",
+            )
+        return cluster
+
+    def _parent(self, sub: str, rg: str, name: str) -> _Cluster:
+        self._group(sub, rg)
+        try:
+            return self._cluster(sub, rg, name)
+        except ArmError:
+            raise ArmError(
+                404,
+                "ParentResourceNotFound",
+                f"Can not perform requested operation on nested resource. Parent resource "
+                f"'{name}' not found.",
+            ) from None
+
+    def _cluster_json(self, cluster: _Cluster) -> dict[str, Any]:
+        properties = {
+            **cluster.properties,
+            "provisioningState": cluster.state,
+            "powerState": {"code": "Running"},
+            "agentPoolProfiles": [
+                {"name": pool.name, **self._pool_properties_json(pool)}
+                for pool in cluster.pools.values()
+            ],
+        }
+        return {
+            **cluster.top_level,
+            "id": cluster.resource_id,
+            "location": cluster.location,
+            "name": cluster.name,
+            "type": f"{CONTAINER_SERVICE}/ManagedClusters",
+            "tags": cluster.tags,
+            "properties": properties,
+        }
+
+    def _pool_properties_json(self, pool: _Pool) -> dict[str, Any]:
+        return {
+            **pool.properties,
+            "provisioningState": pool.state,
+            "powerState": {"code": "Running"},
+        }
+
+    def _pool_json(self, cluster: _Cluster, pool: _Pool) -> dict[str, Any]:
+        return {
+            "id": f"{cluster.resource_id}/agentPools/{pool.name}",
+            "name": pool.name,
+            "type": f"{CONTAINER_SERVICE}/managedClusters/agentPools",
+            "properties": self._pool_properties_json(pool),
+        }
+
+    def cluster_list(self, sub: str, rg: str | None) -> Reply:
+        if rg is not None:
+            self._group(sub, rg)
+        found = [
+            self._cluster_json(cluster)
+            for (s, r, _), cluster in self._clusters.items()
+            if s == sub.lower() and (rg is None or r == rg.lower())
+        ]
+        return Reply(200, {"value": found})
+
+    def cluster_get(self, sub: str, rg: str, name: str) -> Reply:
+        return Reply(200, self._cluster_json(self._cluster(sub, rg, name)))
+
+    def cluster_put(self, sub: str, rg: str, name: str, body: Any, now: float) -> Reply:
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
+        self._require_container_service(sub)
+        self._group(sub, rg)
+        key = (sub.lower(), rg.lower(), name.lower())
+        existing = self._clusters.get(key)
+        if existing is not None:
+            self._refuse_if_busy(key)
+        properties = dict(body.get("properties") or {})
+        profiles = properties.pop("agentPoolProfiles", None) or []
+        for read_only in ("provisioningState", "powerState", "fqdn"):
+            properties.pop(read_only, None)
+        location = str(body.get("location") or (existing.location if existing else ""))
+        if not location:
+            raise ArmError(400, "LocationRequired", "The location property is required.")
+        if existing is None and not profiles:
+            raise ArmError(
+                400, "InvalidParameter", "The cluster must have at least one agent pool profile."
+            )
+        version = str(properties.setdefault("kubernetesVersion", DEFAULT_KUBERNETES_VERSION))
+        properties["currentKubernetesVersion"] = version
+        dns_prefix = str(properties.setdefault("dnsPrefix", name))
+        digest = hashlib.sha256("/".join(key).encode()).hexdigest()[:8]
+        properties["fqdn"] = f"{dns_prefix}-{digest}.hcp.{location}.azmk8s.io"
+        properties.setdefault("nodeResourceGroup", f"MC_{rg}_{name}_{location}")
+        properties.setdefault("enableRBAC", True)
+        pools: dict[str, _Pool] = {}
+        for index, profile in enumerate(profiles):
+            if not isinstance(profile, dict) or not profile.get("name"):
+                raise ArmError(400, "InvalidParameter", "Each agent pool profile needs a name.")
+            mode = "System" if index == 0 else "User"
+            pool_props = _pool_properties(profile, default_mode=mode, version=version)
+            pools[str(profile["name"]).lower()] = _Pool(str(profile["name"]), pool_props, "")
+        failure = self._capacity_check(pools.values())
+        top_level = {
+            k: v for k, v in body.items() if k not in ("properties", "location", "tags", "id")
+        }
+        action = "update" if existing else "create"
+        if existing is None:
+            cluster = _Cluster(
+                subscription=sub,
+                resource_group=rg,
+                name=name,
+                location=location,
+                tags=dict(body.get("tags") or {}),
+                top_level=top_level,
+                properties=properties,
+                state="Creating",
+            )
+            self._clusters[key] = cluster
+        else:
+            cluster = existing
+            cluster.tags = dict(body.get("tags") or {})
+            cluster.top_level = top_level
+            cluster.properties = properties
+            cluster.state = "Updating"
+        for pool_key, pool in pools.items():
+            pool.state = "Creating" if pool_key not in cluster.pools else "Updating"
+            previous = cluster.pools.get(pool_key)
+            pool.in_backend = previous.in_backend if previous else False
+            cluster.pools[pool_key] = pool
+        seconds = (
+            self.timings.cluster_update_seconds if existing else self.timings.cluster_create_seconds
+        )
+        op = self._start(cluster, "managedClusters", action, tuple(pools), now, seconds, failure)
+        status = 200 if existing else 201
+        return Reply(status, self._cluster_json(cluster), self._operation_headers(op, False))
+
+    def cluster_delete(self, sub: str, rg: str, name: str, now: float) -> Reply:
+        self._group(sub, rg)
+        key = (sub.lower(), rg.lower(), name.lower())
+        cluster = self._clusters.get(key)
+        if cluster is None:
+            return Reply(204)
+        self._refuse_if_busy(key)
+        cluster.state = "Deleting"
+        for pool in cluster.pools.values():
+            pool.state = "Deleting"
+        op = self._start(
+            cluster, "managedClusters", "delete", (), now, self.timings.cluster_delete_seconds
+        )
+        return Reply(202, None, self._operation_headers(op, True))
+
+    def cluster_user_credential(
+        self, sub: str, rg: str, name: str, credential_format: str | None
+    ) -> Reply:
+        cluster = self._cluster(sub, rg, name)
+        if self.backend is not None:
+            access = self.backend.ensure_cluster(cluster.resource_id, entra_id=cluster.entra_id)
+            cluster.in_backend = True
+        else:
+            token = hashlib.sha256(cluster.resource_id.lower().encode()).hexdigest()
+            access = ClusterAccess(
+                server=f"https://{cluster.properties['fqdn']}:443",
+                token=token,
+                ca_path=str(self.ca_path),
+            )
+        tenant = None
+        if cluster.entra_id:
+            tenant = str(cluster.properties["aadProfile"].get("tenantID") or SANDBOX_TENANT_ID)
+        kubeconfig = build_kubeconfig(
+            cluster_name=cluster.name,
+            resource_group=cluster.resource_group,
+            access=access,
+            entra_tenant_id=tenant,
+            credential_format=credential_format,
+        )
+        value = base64.b64encode(kubeconfig).decode("ascii")
+        return Reply(200, {"kubeconfigs": [{"name": "clusterUser", "value": value}]})
+
+    # -- agent pools ---------------------------------------------------------------------------
+
+    def pool_list(self, sub: str, rg: str, name: str) -> Reply:
+        cluster = self._parent(sub, rg, name)
+        return Reply(200, {"value": [self._pool_json(cluster, p) for p in cluster.pools.values()]})
+
+    def pool_get(self, sub: str, rg: str, name: str, pool_name: str) -> Reply:
+        cluster = self._parent(sub, rg, name)
+        pool = cluster.pools.get(pool_name.lower())
+        if pool is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{CONTAINER_SERVICE}/managedClusters/{name}/agentPools/"
+                f"{pool_name}' under resource group '{rg}' was not found.",
+            )
+        return Reply(200, self._pool_json(cluster, pool))
+
+    def pool_put(
+        self, sub: str, rg: str, name: str, pool_name: str, body: Any, now: float
+    ) -> Reply:
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
+        self._require_container_service(sub)
+        cluster = self._parent(sub, rg, name)
+        key = (sub.lower(), rg.lower(), name.lower())
+        self._refuse_if_busy(key)
+        version = str(cluster.properties.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION))
+        properties = _pool_properties(
+            dict(body.get("properties") or {}), default_mode="User", version=version
+        )
+        pool_key = pool_name.lower()
+        previous = cluster.pools.get(pool_key)
+        pool = _Pool(previous.name if previous else pool_name, properties, "")
+        failure = self._capacity_check([pool])
+        pool.state = "Updating" if previous else "Creating"
+        pool.in_backend = previous.in_backend if previous else False
+        cluster.pools[pool_key] = pool
+        action = "update" if previous else "create"
+        seconds = self.timings.pool_update_seconds if previous else self.timings.pool_create_seconds
+        op = self._start(cluster, pool_key, action, (pool_key,), now, seconds, failure)
+        return Reply(
+            200 if previous else 201,
+            self._pool_json(cluster, pool),
+            self._operation_headers(op, False),
+        )
+
+    def pool_delete(self, sub: str, rg: str, name: str, pool_name: str, now: float) -> Reply:
+        cluster = self._parent(sub, rg, name)
+        pool = cluster.pools.get(pool_name.lower())
+        if pool is None:
+            return Reply(204)
+        self._refuse_if_busy((sub.lower(), rg.lower(), name.lower()))
+        pool.state = "Deleting"
+        op = self._start(
+            cluster, pool_name.lower(), "delete", (), now, self.timings.pool_delete_seconds
+        )
+        return Reply(202, None, self._operation_headers(op, True))
+
+    # -- operations ----------------------------------------------------------------------------
+
+    def _refuse_if_busy(self, key: ClusterKey) -> None:
+        for op in self._operations.values():
+            if op.cluster_key == key and op.status == "InProgress":
+                raise ArmError(
+                    409,
+                    "OperationNotAllowed",
+                    f"Operation is not allowed because there's an in progress {op.describe()} "
+                    f"operation started at {_iso(op.started)}. Please wait for it to finish "
+                    "before starting a new operation.",
+                )
+
+    def _capacity_check(self, pools: Any) -> tuple[str, str] | None:
+        """Answer synchronous capacity errors now; return the failure the operation will end in."""
+        for pool in pools:
+            props = pool.properties
+            vm_size = str(props["vmSize"])
+            zones = tuple(str(z) for z in props.get("availabilityZones") or ())
+            spot = props.get("scaleSetPriority") == "Spot"
+            for slot in self._capacity:
+                rule, remaining = slot
+                if remaining == 0 or not rule.matches(vm_size, zones, spot):
+                    continue
+                if remaining is not None:
+                    slot[1] = remaining - 1
+                if rule.code in SYNCHRONOUS_CAPACITY_CODES:
+                    raise ArmError(400, rule.code, rule.describe(vm_size))
+                return (rule.code, rule.describe(vm_size))
+        return None
+
+    def _start(
+        self,
+        cluster: _Cluster,
+        target: str,
+        action: str,
+        pool_keys: tuple[str, ...],
+        now: float,
+        seconds: float,
+        failure: tuple[str, str] | None = None,
+    ) -> _Operation:
+        op = _Operation(
+            id=str(uuid.uuid4()),
+            subscription=cluster.subscription,
+            location=cluster.location,
+            cluster_key=(
+                cluster.subscription.lower(),
+                cluster.resource_group.lower(),
+                cluster.name.lower(),
+            ),
+            target=target,
+            action=action,
+            pool_keys=pool_keys,
+            started=now,
+            due=now + seconds,
+            failure=failure,
+        )
+        self._operations[op.id] = op
+        return op
+
+    def _operation_path(self, op: _Operation, kind: str) -> str:
+        return (
+            f"/subscriptions/{op.subscription}/providers/{CONTAINER_SERVICE}"
+            f"/locations/{op.location}/{kind}/{op.id}"
+        )
+
+    def _operations_url(self, op: _Operation, kind: str) -> str:
+        path = self._operation_path(op, kind)
+        return f"{self.base_url}{path}?api-version={OPERATION_API_VERSION}"
+
+    def _operation_headers(self, op: _Operation, with_location: bool) -> dict[str, str]:
+        headers = {
+            "Azure-AsyncOperation": self._operations_url(op, "operations"),
+            "Retry-After": str(self.timings.retry_after_seconds),
+        }
+        if with_location:
+            headers["Location"] = self._operations_url(op, "operationresults")
+        return headers
+
+    def _operation(self, sub: str, operation_id: str) -> _Operation:
+        op = self._operations.get(operation_id)
+        if op is None or op.subscription.lower() != sub.lower():
+            raise ArmError(404, "NotFound", f"Operation id '{operation_id}' not found.")
+        return op
+
+    def operation_status(self, sub: str, operation_id: str, now: float) -> Reply:
+        op = self._operation(sub, operation_id)
+        body: dict[str, Any] = {
+            "id": self._operation_path(op, "operations"),
+            "name": op.id,
+            "status": op.status,
+            "startTime": _iso(op.started),
+        }
+        headers: dict[str, str] = {}
+        if op.status == "InProgress":
+            total = max(op.due - op.started, 1e-9)
+            body["percentComplete"] = round(min(100.0, 100 * (now - op.started) / total), 1)
+            headers["Retry-After"] = str(self.timings.retry_after_seconds)
+        else:
+            body["endTime"] = _iso(op.due)
+        if op.failure and op.status == "Failed":
+            body["error"] = {"code": op.failure[0], "message": op.failure[1]}
+        return Reply(200, body, headers)
+
+    def operation_result(self, sub: str, operation_id: str) -> Reply:
+        op = self._operation(sub, operation_id)
+        if op.status == "InProgress":
+            return Reply(
+                202,
+                None,
+                {
+                    "Location": self._operations_url(op, "operationresults"),
+                    "Retry-After": str(self.timings.retry_after_seconds),
+                },
+            )
+        if op.status == "Failed" and op.failure:
+            raise ArmError(400, op.failure[0], op.failure[1])
+        return Reply(204)
+
+
+def _pool_properties(raw: dict[str, Any], *, default_mode: str, version: str) -> dict[str, Any]:
+    """A pool's stored properties: the request's, AKS defaults filled in, spot marks added."""
+    props = {
+        k: v
+        for k, v in raw.items()
+        if k not in ("name", "provisioningState", "powerState") and v is not None
+    }
+    count = props.setdefault("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ArmError(400, "InvalidParameter", f"The value of count ({count!r}) is invalid.")
+    props.setdefault("vmSize", DEFAULT_VM_SIZE)
+    props.setdefault("mode", default_mode)
+    props.setdefault("osType", "Linux")
+    props.setdefault("type", "VirtualMachineScaleSets")
+    props.setdefault("orchestratorVersion", version)
+    props["currentOrchestratorVersion"] = props["orchestratorVersion"]
+    if str(props.get("scaleSetPriority", "Regular")).lower() == "spot":
+        props["scaleSetPriority"] = "Spot"
+        props.setdefault("spotMaxPrice", -1)
+        props.setdefault("scaleSetEvictionPolicy", "Delete")
+        taints = list(props.get("nodeTaints") or [])
+        if SPOT_TAINT not in taints:
+            taints.append(SPOT_TAINT)
+        props["nodeTaints"] = taints
+        props["nodeLabels"] = {**(props.get("nodeLabels") or {}), SPOT_LABEL_KEY: "spot"}
+    return props
+
+
+def _pool_nodes(pool: _Pool) -> PoolNodes:
+    props = pool.properties
+    nvidia = (props.get("gpuProfile") or {}).get("nvidia") or {}
+    return PoolNodes(
+        pool_name=pool.name,
+        vm_size=str(props["vmSize"]),
+        count=int(props["count"]),
+        gpus_per_node=gpus_per_node(str(props["vmSize"])),
+        taints=tuple(str(t) for t in props.get("nodeTaints") or ()),
+        labels={str(k): str(v) for k, v in (props.get("nodeLabels") or {}).items()},
+        managed_gpu=str(nvidia.get("managementMode", "")).lower() == "managed",
+        zones=tuple(str(z) for z in props.get("availabilityZones") or ()),
+    )

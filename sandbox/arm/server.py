@@ -1,0 +1,482 @@
+"""An HTTPS server that the real azure-mgmt clients talk to as if it were Azure Resource Manager.
+
+Covers what the provisioner uses: Microsoft.Features registrations, resource-provider registration,
+managed clusters and agent pools with long-running operations, listClusterUserCredential.
+Every request is recorded (for tests), authenticated with a bearer token, checked against
+injected faults, and then routed; due operations are settled at the start of each request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Reply
+from sandbox.arm.resources import ArmResources
+from sandbox.clock import Clock
+from sandbox.cloud import ClusterBackend
+from sandbox.tls import TestCA
+
+
+@dataclass
+class _Fault:
+    method: str
+    path: re.Pattern[str]
+    remaining: int
+    status: int
+    code: str
+    message: str
+    retry_after: int | None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A routed request: path parameters, parsed query and body, and the simulated time."""
+
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    now: float
+
+
+_Route = Callable[[ArmResources, _Call], Reply]
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_FEATURES = _SUB + r"/providers/Microsoft\.Features/providers/(?P<ns>[^/]+)/features"
+_CS = r"/providers/Microsoft\.ContainerService"
+_MC = _SUB + r"/resourceGroups/(?P<rg>[^/]+)" + _CS + r"/managedClusters/(?P<name>[^/]+)"
+_OPS = _SUB + _CS + r"/locations/(?P<location>[^/]+)"
+
+_ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
+    (
+        re.compile(pattern, re.IGNORECASE),
+        methods,
+    )
+    for pattern, methods in [
+        (
+            _SUB + r"/providers/Microsoft\.Features/features",
+            {"GET": lambda r, c: r.feature_list(c.params["sub"], None)},
+        ),
+        (_FEATURES, {"GET": lambda r, c: r.feature_list(c.params["sub"], c.params["ns"])}),
+        (
+            _FEATURES + r"/(?P<feature>[^/]+)",
+            {
+                "GET": lambda r, c: r.feature_get(
+                    c.params["sub"], c.params["ns"], c.params["feature"]
+                )
+            },
+        ),
+        (
+            _FEATURES + r"/(?P<feature>[^/]+)/register",
+            {
+                "POST": lambda r, c: r.feature_register(
+                    c.params["sub"], c.params["ns"], c.params["feature"], c.now
+                )
+            },
+        ),
+        (
+            _FEATURES + r"/(?P<feature>[^/]+)/unregister",
+            {
+                "POST": lambda r, c: r.feature_unregister(
+                    c.params["sub"], c.params["ns"], c.params["feature"]
+                )
+            },
+        ),
+        (
+            _OPS + r"/operations/(?P<op>[^/]+)",
+            {"GET": lambda r, c: r.operation_status(c.params["sub"], c.params["op"], c.now)},
+        ),
+        (
+            _OPS + r"/operationresults/(?P<op>[^/]+)",
+            {"GET": lambda r, c: r.operation_result(c.params["sub"], c.params["op"])},
+        ),
+        (
+            _SUB + _CS + r"/managedClusters",
+            {"GET": lambda r, c: r.cluster_list(c.params["sub"], None)},
+        ),
+        (
+            _SUB + r"/resourceGroups/(?P<rg>[^/]+)" + _CS + r"/managedClusters",
+            {"GET": lambda r, c: r.cluster_list(c.params["sub"], c.params["rg"])},
+        ),
+        (
+            _MC,
+            {
+                "GET": lambda r, c: r.cluster_get(
+                    c.params["sub"], c.params["rg"], c.params["name"]
+                ),
+                "PUT": lambda r, c: r.cluster_put(
+                    c.params["sub"], c.params["rg"], c.params["name"], c.body, c.now
+                ),
+                "DELETE": lambda r, c: r.cluster_delete(
+                    c.params["sub"], c.params["rg"], c.params["name"], c.now
+                ),
+            },
+        ),
+        (
+            _MC + r"/listClusterUserCredential",
+            {
+                "POST": lambda r, c: r.cluster_user_credential(
+                    c.params["sub"], c.params["rg"], c.params["name"], c.query.get("format")
+                )
+            },
+        ),
+        (
+            _MC + r"/agentPools",
+            {"GET": lambda r, c: r.pool_list(c.params["sub"], c.params["rg"], c.params["name"])},
+        ),
+        (
+            _MC + r"/agentPools/(?P<pool>[^/]+)",
+            {
+                "GET": lambda r, c: r.pool_get(
+                    c.params["sub"], c.params["rg"], c.params["name"], c.params["pool"]
+                ),
+                "PUT": lambda r, c: r.pool_put(
+                    c.params["sub"],
+                    c.params["rg"],
+                    c.params["name"],
+                    c.params["pool"],
+                    c.body,
+                    c.now,
+                ),
+                "DELETE": lambda r, c: r.pool_delete(
+                    c.params["sub"], c.params["rg"], c.params["name"], c.params["pool"], c.now
+                ),
+            },
+        ),
+        (_SUB + r"/resourceGroups", {"GET": lambda r, c: r.group_list(c.params["sub"])}),
+        (
+            _SUB + r"/resourceGroups/(?P<rg>[^/]+)",
+            {
+                "GET": lambda r, c: r.group_get(c.params["sub"], c.params["rg"]),
+                "HEAD": lambda r, c: r.group_exists(c.params["sub"], c.params["rg"]),
+                "PUT": lambda r, c: r.group_put(c.params["sub"], c.params["rg"], c.body),
+            },
+        ),
+        (_SUB + r"/providers", {"GET": lambda r, c: r.provider_list(c.params["sub"])}),
+        (
+            _SUB + r"/providers/(?P<ns>[^/]+)",
+            {"GET": lambda r, c: r.provider_get(c.params["sub"], c.params["ns"])},
+        ),
+        (
+            _SUB + r"/providers/(?P<ns>[^/]+)/register",
+            {"POST": lambda r, c: r.provider_register(c.params["sub"], c.params["ns"], c.now)},
+        ),
+        (
+            _SUB + r"/providers/(?P<ns>[^/]+)/unregister",
+            {"POST": lambda r, c: r.provider_unregister(c.params["sub"], c.params["ns"])},
+        ),
+    ]
+]
+
+
+class _Server(ThreadingHTTPServer):
+    """Accepts plain TCP and leaves the TLS handshake to each connection's own thread."""
+
+    daemon_threads = True
+
+    def __init__(self, simulator: ArmSimulator, context: ssl.SSLContext) -> None:
+        self.simulator = simulator
+        self.context = context
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self.connections_lock:
+            self.connections.add(tls)
+        return tls, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up or fail the handshake are not the server's problem."""
+
+    def drop_connections(self) -> None:
+        with self.connections_lock:
+            open_connections = list(self.connections)
+        for connection in open_connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.do_handshake()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the simulator keeps its own request log."""
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        status, body, headers = self.server.simulator.handle(
+            self.command, self.path, dict(self.headers.items()), raw
+        )
+        payload = b"" if body is None else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        request_id = str(uuid.uuid4())
+        self.send_header("x-ms-request-id", request_id)
+        self.send_header("x-ms-correlation-request-id", request_id)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if status != 204:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if status != 204 and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle  # noqa: N815
+
+
+class ArmSimulator:
+    """Azure Resource Manager on 127.0.0.1 for the real azure-mgmt clients.
+
+    Clients: `base_url=sim.url`, `connection_verify=str(ca.ca_path)`, and a credential whose token
+    is in `tokens`.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        ca: TestCA,
+        backend: ClusterBackend | None = None,
+        tokens: frozenset[str] = frozenset({"sandbox-token"}),
+        timings: ArmTimings = ArmTimings(),  # noqa: B008 - frozen value object
+    ) -> None:
+        self.clock = clock
+        self.ca = ca
+        self.tokens = tokens
+        self.timings = timings
+        self._resources = ArmResources(timings=timings, backend=backend, ca_path=ca.ca_path)
+        self._lock = threading.RLock()
+        self._faults: list[_Fault] = []
+        self._requests: list[ArmRequest] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        server = _Server(self, self.ca.server_context)
+        self._server = server
+        self.port = server.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self._resources.base_url = self.url
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"arm-simulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        server.shutdown()
+        server.drop_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> ArmSimulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- scenario control ----------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Complete every registration and operation whose simulated time is up."""
+        with self._lock:
+            self._resources.settle(self.clock.now())
+
+    def add_resource_group(
+        self,
+        subscription: str,
+        name: str,
+        location: str = "eastus",
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Make a resource group exist, as if created earlier (clusters need one)."""
+        with self._lock:
+            self._resources.group_put(subscription, name, {"location": location, "tags": tags})
+
+    def set_provider_state(self, subscription: str, namespace: str, state: str) -> None:
+        """E.g. 'NotRegistered' to make cluster PUTs fail with MissingSubscriptionRegistration."""
+        with self._lock:
+            self._resources.set_provider_state(subscription, namespace, state)
+
+    def set_feature_state(self, subscription: str, namespace: str, name: str, state: str) -> None:
+        with self._lock:
+            self._resources.set_feature_state(subscription, namespace, name, state)
+
+    def add_capacity_rule(self, rule: CapacityRule) -> None:
+        with self._lock:
+            self._resources.add_capacity_rule(rule)
+
+    def clear_capacity_rules(self) -> None:
+        with self._lock:
+            self._resources.clear_capacity_rules()
+
+    def inject_fault(
+        self,
+        method: str,
+        path_regex: str,
+        count: int,
+        status: int,
+        code: str,
+        retry_after: int | None = None,
+        message: str = "",
+    ) -> None:
+        """Answer the next `count` matching requests with this error, before any state change.
+
+        `method` '*' matches any method; `path_regex` is searched in the URL path.
+        """
+        with self._lock:
+            self._faults.append(
+                _Fault(
+                    method=method.upper(),
+                    path=re.compile(path_regex, re.IGNORECASE),
+                    remaining=count,
+                    status=status,
+                    code=code,
+                    message=message or f"Injected fault {code}.",
+                    retry_after=retry_after,
+                )
+            )
+
+    @property
+    def requests(self) -> list[ArmRequest]:
+        """Every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # -- request handling ----------------------------------------------------------------------
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], raw_body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Answer one HTTP request: (status, JSON body or None, headers)."""
+        split = urlsplit(target)
+        path = unquote(split.path).rstrip("/")
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        with self._lock:
+            body: Any = None
+            try:
+                if raw_body:
+                    try:
+                        body = json.loads(raw_body)
+                    except ValueError:
+                        body = raw_body.decode("utf-8", "replace")
+                        raise ArmError(
+                            400, "InvalidRequestContent", "The request content was not valid JSON."
+                        ) from None
+                reply = self._answer(method, path, query, headers, body)
+            except ArmError as error:
+                reply = Reply(error.status, error.body(), error.headers)
+            except Exception as error:  # a broken backend must answer, not hang the client
+                reply = Reply(
+                    500,
+                    {"error": {"code": "InternalServerError", "message": repr(error)}},
+                )
+            self._requests.append(
+                ArmRequest(method, path, query, dict(headers), body, reply.status)
+            )
+            return reply.status, reply.body, reply.headers
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any
+    ) -> Reply:
+        now = self.clock.now()
+        self._resources.settle(now)
+        self._authenticate(headers)
+        self._apply_fault(method, path)
+        for pattern, methods in _ROUTES:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            route = methods.get(method.upper())
+            if route is None:
+                raise ArmError(
+                    405, "MethodNotAllowed", f"The HTTP method '{method}' is not supported."
+                )
+            if "api-version" not in query:
+                raise ArmError(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
+            return route(self._resources, _Call(match.groupdict(), query, body, now))
+        raise ArmError(404, "InvalidResourceType", f"No resource type is served at '{path}'.")
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token in self.tokens:
+            return
+        challenge = 'Bearer authorization_uri="https://login.microsoftonline.com/common", ' + (
+            'error="invalid_token"'
+        )
+        if not authorization:
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                {"WWW-Authenticate": challenge},
+            )
+        raise ArmError(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+            {"WWW-Authenticate": challenge},
+        )
+
+    def _apply_fault(self, method: str, path: str) -> None:
+        for fault in self._faults:
+            if fault.remaining <= 0 or fault.method not in ("*", method.upper()):
+                continue
+            if fault.path.search(path) is None:
+                continue
+            fault.remaining -= 1
+            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+            raise ArmError(fault.status, fault.code, fault.message, headers)

@@ -1,0 +1,203 @@
+"""`gpuprov sandbox up | status | down`: the sandbox as background processes the demo can use.
+
+`up` starts two processes — the simulators (ARM, Kubernetes, Service Bus: one process, because ARM
+creating a pool must make nodes appear in Kubernetes) and Azurite — and writes what it started to
+a state file: ports, PIDs, the CA path. `down` stops exactly those PIDs, after checking each is
+still the process `up` started. `up` while running starts nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sandbox import azurite
+
+DEFAULT_STATE_DIR = azurite.ROOT / ".sandbox"
+STATE_FILE = "state.json"
+SERVERS_FILE = "servers.json"
+ENV_FILE = "sandbox.env"
+SETTINGS_FILE = "local.settings.json"
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' test bearer token, not a secret
+_SERVE_MARKER = "sandbox.serve"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    pid: int
+    live: bool
+
+
+def up(state_dir: Path = DEFAULT_STATE_DIR, time_scale: float = 60.0) -> tuple[dict, bool]:
+    """Start the sandbox unless it runs already; returns (state, started)."""
+    state = read_state(state_dir)
+    if state and all(_owned(pid, marker) for pid, marker in _processes(state)):
+        return state, False
+    if state:
+        down(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / SERVERS_FILE).unlink(missing_ok=True)
+    with (state_dir / "serve.log").open("wb") as log:
+        serve = subprocess.Popen(  # noqa: S603 - our own module, no shell
+            [sys.executable, "-m", _SERVE_MARKER, "--state-dir", str(state_dir),
+             "--time-scale", str(time_scale)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=azurite.ROOT,
+        )  # fmt: skip
+    try:
+        servers = _wait_for_servers(state_dir, serve)
+        storage = azurite.Azurite(state_dir / "azurite")
+        storage.start()
+    except (SandboxError, azurite.AzuriteError) as exc:
+        _stop_pid(serve.pid)
+        raise SandboxError(str(exc)) from None
+    state = {
+        "ca": servers["ca"],
+        "timeScale": time_scale,
+        "processes": {
+            "simulators": {"pid": serve.pid, "marker": _SERVE_MARKER},
+            "azurite": {"pid": storage.pid, "marker": "azurite"},
+        },
+        "endpoints": {
+            "arm": {"url": servers["arm"], "process": "simulators"},
+            "kubernetes": {"url": servers["kube"], "process": "simulators"},
+            "servicebus": {"url": servers["servicebusUrl"], "process": "simulators"},
+            "azurite": {"url": storage.endpoint("queue"), "process": "azurite"},
+        },
+        "servicebusConnection": servers["servicebus"],
+        "storageConnection": storage.connection_string,
+    }
+    _write_json(state_dir / STATE_FILE, state)
+    _write_settings(state_dir, state)
+    return state, True
+
+
+def status(state_dir: Path = DEFAULT_STATE_DIR) -> list[Endpoint]:
+    """Each endpoint `up` started, and whether it answers now."""
+    state = read_state(state_dir)
+    if not state:
+        return []
+    endpoints = []
+    for name, endpoint in state["endpoints"].items():
+        process = state["processes"][endpoint["process"]]
+        live = _owned(process["pid"], process["marker"]) and _answers(endpoint["url"])
+        endpoints.append(Endpoint(name, endpoint["url"], process["pid"], live))
+    return endpoints
+
+
+def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[int]:
+    """Stop the processes `up` started (and nothing else); returns their PIDs."""
+    state = read_state(state_dir)
+    stopped = []
+    for pid, marker in _processes(state or {}):
+        if _owned(pid, marker):
+            _stop_pid(pid)
+            stopped.append(pid)
+    for name in (STATE_FILE, SERVERS_FILE, ENV_FILE, SETTINGS_FILE):
+        (state_dir / name).unlink(missing_ok=True)
+    return stopped
+
+
+def read_state(state_dir: Path) -> dict | None:
+    try:
+        return json.loads((state_dir / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise SandboxError(f"{state_dir / STATE_FILE} is damaged ({exc}): delete it") from None
+
+
+def _processes(state: dict) -> list[tuple[int, str]]:
+    return [(p["pid"], p["marker"]) for p in state.get("processes", {}).values()]
+
+
+def _owned(pid: int, marker: str) -> bool:
+    """True when `pid` is alive and still the process we started (PIDs get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return marker.encode() in cmdline
+
+
+def _stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM the process group `up` created, then SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our own child, now reaped
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def _wait_for_servers(state_dir: Path, serve: subprocess.Popen[bytes], timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    path = state_dir / SERVERS_FILE
+    while time.monotonic() < deadline:
+        if path.exists():
+            return json.loads(path.read_text())
+        if serve.poll() is not None:
+            log = (state_dir / "serve.log").read_text(errors="replace")[-2000:]
+            raise SandboxError(f"the simulators exited at start:\n{log}")
+        time.sleep(0.05)
+    raise SandboxError(f"the simulators did not start within {timeout:.0f} s; see serve.log")
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), 2):
+            return True
+    except OSError:
+        return False
+
+
+def _write_json(path: Path, value: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.replace(path)
+
+
+def _write_settings(state_dir: Path, state: dict) -> None:
+    """What points the product at the sandbox: an env file and a local.settings.json."""
+    values = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": state["storageConnection"],
+        "ServiceBusConnection": state["servicebusConnection"],
+        "GPUPROV_ARM_ENDPOINT": state["endpoints"]["arm"]["url"],
+        "GPUPROV_CA_BUNDLE": state["ca"],
+        "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
+    }
+    _write_json(state_dir / SETTINGS_FILE, {"IsEncrypted": False, "Values": values})
+    lines = [f"export {name}='{value}'" for name, value in values.items()]
+    (state_dir / ENV_FILE).write_text("\n".join(lines) + "\n")

@@ -1,0 +1,70 @@
+"""The simulators in one process, as `gpuprov sandbox up` runs them in the background.
+
+ARM, Kubernetes and Service Bus share this process (and one clock) because ARM creating a pool
+must make its nodes appear in Kubernetes. It writes servers.json once everything listens and
+stops everything on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+from sandbox.arm import ArmSimulator, ArmTimings
+from sandbox.clock import ScaledClock
+from sandbox.kube import KubeSimulator
+from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from sandbox.tls import make_ca
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.serve", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--time-scale", type=float, default=60.0)
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ca = make_ca(args.state_dir)
+    clock = ScaledClock(args.time_scale)
+    # Retry-After is slept in real seconds by the SDKs: advertise the scaled-down wait.
+    timings = ArmTimings(retry_after_seconds=max(1, round(15 / args.time_scale)))
+    with contextlib.ExitStack() as running:
+        kube = running.enter_context(KubeSimulator(clock, ca))
+        arm = running.enter_context(ArmSimulator(clock, ca, backend=kube, timings=timings))
+        for subscription, group, location in _example_resource_groups():
+            arm.add_resource_group(subscription, group, location)
+        bus = running.enter_context(ServiceBusBroker(CONFIG_PATH, clock))
+        servers = {
+            "arm": arm.url,
+            "kube": kube.url,
+            "servicebus": bus.connection_string,
+            "servicebusUrl": f"amqp://127.0.0.1:{bus.port}",
+            "ca": str(ca.ca_path),
+            "pid": os.getpid(),
+        }
+        ready = args.state_dir / "servers.json"
+        ready.with_suffix(".tmp").write_text(json.dumps(servers, indent=2))
+        ready.with_suffix(".tmp").replace(ready)
+        stop.wait()
+
+
+def _example_resource_groups() -> set[tuple[str, str, str]]:
+    """The resource groups examples/ targets exist, as a user's would before a request."""
+    groups = set()
+    for path in EXAMPLES.glob("*.json"):
+        request = json.loads(path.read_text())
+        groups.add((request["subscriptionId"], request["resourceGroup"], request["location"]))
+    return groups
+
+
+if __name__ == "__main__":
+    main()

@@ -52,6 +52,19 @@ class Settings(BaseModel):
     max_ttl_hours: int = Field(default=168, ge=1, alias="GPUPROV_MAX_TTL_HOURS")
     """Longest time-to-live a request may give what it leaves running."""
 
+    owner: str = Field(default="gpuprov", min_length=1, max_length=63, alias="GPUPROV_OWNER")
+    """Value of the `gpuprov-owner` tag on what this deployment creates; it only touches its own."""
+    arm_endpoint: str = Field(default="https://management.azure.com", alias="GPUPROV_ARM_ENDPOINT")
+    """Azure Resource Manager endpoint (the sandbox's ARM simulator locally)."""
+    ca_bundle: str = Field(default="", alias="GPUPROV_CA_BUNDLE")
+    """PEM file of extra CAs to trust for ARM (the sandbox's test CA); empty uses the system's."""
+    static_token: str = Field(default="", alias="GPUPROV_STATIC_TOKEN", repr=False)
+    """Sandbox only: a fixed bearer token instead of DefaultAzureCredential. Never set on Azure."""
+    job_log_tail_bytes: int = Field(
+        default=16384, ge=1024, le=131072, alias="GPUPROV_JOB_LOG_TAIL_BYTES"
+    )
+    """Most bytes of the job's pod log kept (its tail); events must fit a Service Bus message."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build from app settings; a bad value raises SettingsError naming the setting."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field
 
 from shared.catalog import DEFAULT_GPU_VM_SIZE
 from shared.naming import (
@@ -33,6 +32,7 @@ from shared.naming import (
     Taint,
     VmSizeName,
 )
+from shared.wire import WireModel
 
 API_VERSION = "gpuprov/v1"
 DEFAULT_GPU_TAINT = "sku=gpu:NoSchedule"
@@ -41,22 +41,6 @@ DEFAULT_DEVICE_PLUGIN_NAMESPACE = "gpu-resources"
 DEFAULT_JOB_IMAGE = "mcr.microsoft.com/azuredocs/samples-tf-mnist-demo:gpu"
 MANAGED_GPU_FEATURE = "ManagedGPUExperiencePreview"
 CONTAINER_SERVICE = "Microsoft.ContainerService"
-
-
-class WireModel(BaseModel):
-    """camelCase on the wire, unknown fields rejected, no type coercion, immutable once parsed."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_alias=True,
-        validate_by_name=False,
-        serialize_by_alias=True,
-        extra="forbid",
-        strict=True,
-        frozen=True,
-        use_attribute_docstrings=True,
-        field_title_generator=lambda name, _: to_camel(name),
-    )
 
 
 class NewCluster(WireModel):

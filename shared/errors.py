@@ -1,0 +1,199 @@
+"""Why a provisioning step failed, in the four kinds the orchestrator acts on.
+
+transient: try the same step again (after `retry_after` when ARM gave one);
+capacity: move to the request's next VM size or zone; quota: stop, the user must raise a quota;
+permanent: stop. The ARM code and message are kept as ARM sent them and `hint` says what the user
+can do. The error crosses into orchestration history only as its wire form (`to_wire()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from shared.catalog import lookup
+from shared.wire import HistoryModel
+
+ErrorKind = Literal["transient", "capacity", "quota", "permanent"]
+
+TRANSIENT_CODES = frozenset({"OperationNotAllowed", "TooManyRequests", "RetryableError"})
+CAPACITY_CODES = frozenset(
+    {
+        "SkuNotAvailable",
+        "AllocationFailed",
+        "ZonalAllocationFailed",
+        "OverconstrainedAllocationRequest",
+    }
+)
+QUOTA_CODES = frozenset({"QuotaExceeded"})
+NOT_OWNED = "NotOwned"
+CONNECTION_FAILED = "ConnectionFailed"
+
+
+class StepErrorWire(HistoryModel):
+    """A step's failure as it is kept in history and sent in events."""
+
+    kind: ErrorKind
+    code: str
+    """ARM's error code, or the provisioner's own (NotOwned, ConnectionFailed, ...)."""
+    message: str
+    """ARM's message."""
+    hint: str
+    """What the user can do about it."""
+    retry_after: int | None = None
+    """Seconds the server asked to wait before trying again."""
+
+
+class StepError(Exception):
+    """A classified failure of one step (like kopf's TemporaryError/PermanentError)."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        code: str,
+        message: str,
+        hint: str = "",
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(f"{kind} {code}: {message}")
+        self.kind: ErrorKind = kind
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.retry_after = retry_after
+
+    def to_wire(self) -> StepErrorWire:
+        return StepErrorWire(
+            kind=self.kind,
+            code=self.code,
+            message=self.message,
+            hint=self.hint,
+            retry_after=self.retry_after,
+        )
+
+    @classmethod
+    def from_wire(cls, wire: StepErrorWire) -> StepError:
+        return cls(wire.kind, wire.code, wire.message, wire.hint, wire.retry_after)
+
+
+def not_owned(resource: str, request_id: str) -> StepError:
+    """Something with our name exists but this request did not create it: never touch it."""
+    return StepError(
+        "permanent",
+        NOT_OWNED,
+        f"{resource} exists and is not tagged gpuprov-request-id={request_id}.",
+        "It was not created by this request, so the provisioner leaves it alone: choose another "
+        "name in the request, or delete it yourself if it is no longer needed.",
+    )
+
+
+def classify_code(
+    code: str,
+    message: str,
+    *,
+    status: int | None = None,
+    retry_after: int | None = None,
+    vm_size: str | None = None,
+    location: str | None = None,
+) -> StepError:
+    """The kind and hint for an ARM error code (from an HTTP answer or a failed operation)."""
+    if code in QUOTA_CODES:
+        kind: ErrorKind = "quota"
+    elif code in CAPACITY_CODES:
+        kind = "capacity"
+    elif code in TRANSIENT_CODES or status == 429 or (status is not None and status >= 500):
+        kind = "transient"
+    else:
+        kind = "permanent"
+    hint = _hint(code, kind, vm_size=vm_size, location=location)
+    return StepError(kind, code, message, hint, retry_after)
+
+
+def classify(
+    exc: AzureError, *, vm_size: str | None = None, location: str | None = None
+) -> StepError:
+    """Turn an azure-core exception into a StepError; `vm_size`/`location` make hints exact."""
+    if isinstance(exc, HttpResponseError):
+        error = exc.error
+        code = (error.code if error is not None else None) or str(exc.status_code or "Unknown")
+        message = (error.message if error is not None else None) or exc.message or str(exc)
+        return classify_code(
+            code,
+            message,
+            status=exc.status_code,
+            retry_after=_retry_after(exc),
+            vm_size=vm_size,
+            location=location,
+        )
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return StepError(
+            "transient",
+            CONNECTION_FAILED,
+            exc.message or str(exc),
+            "Azure Resource Manager could not be reached; the step is tried again.",
+        )
+    return StepError("permanent", type(exc).__name__, exc.message or str(exc), "")
+
+
+def _retry_after(exc: HttpResponseError) -> int | None:
+    """Retry-After in whole seconds (ARM sends seconds; an HTTP date is accepted too)."""
+    headers: Mapping[str, str] = getattr(exc.response, "headers", None) or {}
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return int(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    date_header = headers.get("Date")
+    sent = parsedate_to_datetime(date_header) if date_header else None
+    if sent is None:
+        return None
+    return max(0, int((when - sent).total_seconds()))
+
+
+def _hint(code: str, kind: ErrorKind, *, vm_size: str | None, location: str | None) -> str:
+    where = f" in {location}" if location else ""
+    size = vm_size or "the requested VM size"
+    if kind == "quota":
+        size_entry = lookup(vm_size) if vm_size else None
+        family = f"the {size_entry.family} family" if size_entry else f"the family of {size}"
+        return (
+            f"Raise the vCPU quota of {family} (VM size {size}){where}: `az quota update` or the "
+            f"portal's Quotas page (`az vm list-usage --location {location or '<region>'}` shows "
+            f"current use), or list a size of another family in nodePool.alternativeVmSizes."
+        )
+    if kind == "capacity":
+        return (
+            f"Azure has no capacity for {size}{where} right now: add sizes to "
+            "nodePool.alternativeVmSizes, allow other zones, or use another region "
+            f"(`az vm list-skus --location {location or '<region>'} --size {size}` shows "
+            "restrictions)."
+        )
+    if code == "MissingSubscriptionRegistration":
+        return (
+            "The subscription is not registered for the resource provider named in the message: "
+            "run `az provider register --namespace Microsoft.ContainerService` once (it needs "
+            "Contributor on the subscription and takes a few minutes), then submit again."
+        )
+    if code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
+        return (
+            "The provisioner's identity lacks a role: grant it 'Azure Kubernetes Service "
+            "Contributor Role' (or Contributor) on the resource group, and Contributor on the "
+            "subscription for preview-feature registration."
+        )
+    if code == "OperationNotAllowed":
+        return "Another operation is running on the cluster; the step is tried again after it."
+    if kind == "transient":
+        return "Azure is busy or throttling; the step is tried again after the server's delay."
+    return ""

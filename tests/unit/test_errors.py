@@ -1,0 +1,82 @@
+"""How step failures are classified and what the user is told.
+
+Covers: the four kinds by ARM code and HTTP status (throttling, server errors, a busy cluster,
+capacity, quota, the rest); hints naming the quota family, the capacity alternatives and the
+missing role; connection failures as transient; the wire form round-trips for history.
+"""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+from shared.errors import StepError, StepErrorWire, classify, classify_code
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        pytest.param("TooManyRequests", 429, "transient", id="throttled"),
+        pytest.param("InternalServerError", 500, "transient", id="server-error"),
+        pytest.param("GatewayTimeout", 504, "transient", id="gateway-timeout"),
+        pytest.param("OperationNotAllowed", 409, "transient", id="cluster-busy"),
+        pytest.param("SkuNotAvailable", 400, "capacity", id="sku-not-available"),
+        pytest.param("AllocationFailed", None, "capacity", id="allocation-failed-operation"),
+        pytest.param("ZonalAllocationFailed", None, "capacity", id="zonal-allocation"),
+        pytest.param("OverconstrainedAllocationRequest", None, "capacity", id="overconstrained"),
+        pytest.param("QuotaExceeded", 400, "quota", id="quota"),
+        pytest.param("AuthorizationFailed", 403, "permanent", id="no-role"),
+        pytest.param("InvalidParameter", 400, "permanent", id="bad-parameter"),
+        pytest.param("MissingSubscriptionRegistration", 409, "permanent", id="unregistered"),
+    ],
+)
+def test_codes_are_classified(code: str, status: int | None, kind: str) -> None:
+    error = classify_code(code, "ARM says so.", status=status)
+    assert (error.kind, error.code, error.message) == (kind, code, "ARM says so.")
+
+
+def test_quota_hint_names_the_family_and_the_tools() -> None:
+    error = classify_code(
+        "QuotaExceeded", "cores quota", vm_size="Standard_NC24ads_A100_v4", location="eastus"
+    )
+    assert "NC_A100_v4" in error.hint
+    assert "az quota" in error.hint
+    assert "eastus" in error.hint
+
+
+def test_capacity_hint_points_at_alternatives() -> None:
+    error = classify_code("SkuNotAvailable", "no", vm_size="Standard_NC4as_T4_v3")
+    assert "alternativeVmSizes" in error.hint
+    assert "another region" in error.hint
+
+
+def test_authorization_hint_names_the_role() -> None:
+    assert (
+        "Azure Kubernetes Service Contributor Role" in classify_code("AuthorizationFailed", "").hint
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        pytest.param(ServiceRequestError("connection refused"), id="request"),
+        pytest.param(ServiceResponseError("connection reset"), id="response"),
+    ],
+)
+def test_connection_failures_are_transient(exc: ServiceRequestError) -> None:
+    error = classify(exc)
+    assert (error.kind, error.code) == ("transient", "ConnectionFailed")
+
+
+def test_wire_form_round_trips() -> None:
+    error = StepError("transient", "TooManyRequests", "slow down", "wait", retry_after=7)
+    wire = StepErrorWire.model_validate_json(error.to_wire().model_dump_json())
+    assert wire.retry_after == 7
+    assert '"retryAfter":7' in error.to_wire().model_dump_json()
+    again = StepError.from_wire(wire)
+    assert (again.kind, again.code, again.message, again.hint) == (
+        "transient",
+        "TooManyRequests",
+        "slow down",
+        "wait",
+    )

@@ -57,13 +57,6 @@ _T = TypeVar("_T")
 # -- what the operations return (all of it may enter orchestration history) -------------------
 
 
-class Candidate(HistoryModel):
-    """One capacity try for the GPU pool: a VM size and the zones to ask for."""
-
-    vm_size: str
-    zones: list[str] = Field(default_factory=list)
-
-
 class FeatureState(HistoryModel):
     namespace: str
     name: str
@@ -124,22 +117,6 @@ class OperationStatus(HistoryModel):
     state: Literal["InProgress", "Succeeded", "Failed"]
     retry_after: int | None = None
     error: StepErrorWire | None = None
-
-
-def candidates(request: ProvisionRequest) -> list[Candidate]:
-    """The pool's capacity tries, in order; the orchestrator moves on after a capacity error.
-
-    Each size (nodePool.vmSize, then alternativeVmSizes) is tried first with all requested zones,
-    then, when several were requested, with each zone alone. No zones: one regional try per size.
-    """
-    pool = request.node_pool
-    tries: list[Candidate] = []
-    for size in [pool.vm_size, *pool.alternative_vm_sizes]:
-        zones: list[str] = list(pool.zones)
-        tries.append(Candidate(vm_size=size, zones=zones))
-        if len(zones) > 1:
-            tries.extend(Candidate(vm_size=size, zones=[zone]) for zone in zones)
-    return tries
 
 
 # -- the adapter --------------------------------------------------------------------------------

@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import Field
+
 from shared.request import NewCluster, ProvisionRequest
+from shared.wire import HistoryModel
 
 REQUEST_ID_TAG = "gpuprov-request-id"
 OWNER_TAG = "gpuprov-owner"
@@ -190,3 +193,26 @@ def _subset(have: Any, want: Any) -> bool:
     if isinstance(want, dict):
         return isinstance(have, dict) and all(_subset(have.get(k), v) for k, v in want.items())
     return bool(have == want)
+
+
+class Candidate(HistoryModel):
+    """One capacity try for the GPU pool: a VM size and the zones to ask for."""
+
+    vm_size: str
+    zones: list[str] = Field(default_factory=list)
+
+
+def candidates(request: ProvisionRequest) -> list[Candidate]:
+    """The pool's capacity tries, in order; the orchestrator moves on after a capacity error.
+
+    Each size (nodePool.vmSize, then alternativeVmSizes) is tried first with all requested zones,
+    then, when several were requested, with each zone alone. No zones: one regional try per size.
+    """
+    pool = request.node_pool
+    tries: list[Candidate] = []
+    for size in [pool.vm_size, *pool.alternative_vm_sizes]:
+        zones: list[str] = list(pool.zones)
+        tries.append(Candidate(vm_size=size, zones=zones))
+        if len(zones) > 1:
+            tries.extend(Candidate(vm_size=size, zones=[zone]) for zone in zones)
+    return tries

@@ -16,3 +16,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 def settings() -> Settings:
     """The defaults an operator gets with no settings at all."""
     return Settings.from_env({})
+
+
+# The in-process sandbox (ARM and Kubernetes simulators on one ManualClock) for the integration
+# and orchestration tests.
+pytest_plugins = ["tests.sandbox_fixtures"]

@@ -31,14 +31,14 @@ from kubernetes import client as kube_client
 from sandbox.arm import ArmSimulator, CapacityRule
 from sandbox.clock import ManualClock
 from sandbox.tls import TestCA
-from shared.arm import ArmAdapter, OperationHandle, candidates
+from shared.arm import ArmAdapter, OperationHandle
 from shared.credentials import ClusterCredentials, StaticTokenCredential
 from shared.errors import StepError
 from shared.request import PreviewFeature, ProvisionRequest
 from shared.settings import Settings
-from shared.specs import REQUEST_ID_TAG
+from shared.specs import REQUEST_ID_TAG, candidates
 from shared.validation import parse_request
-from tests.integration.conftest import (
+from tests.sandbox_fixtures import (
     RESOURCE_GROUP,
     SANDBOX_TOKEN,
     SUBSCRIPTION,

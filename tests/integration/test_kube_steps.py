@@ -44,7 +44,7 @@ from shared.kube import KubeAdapter, LogTail
 from shared.request import ProvisionRequest
 from shared.wire import HistoryModel
 from tests.conftest import ROOT
-from tests.integration.conftest import SANDBOX_TOKEN
+from tests.sandbox_fixtures import SANDBOX_TOKEN
 
 CLUSTER_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/providers/"

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from shared.arm import candidates
 from shared.request import ProvisionRequest
 from shared.settings import Settings
 from shared.specs import (
@@ -23,6 +22,7 @@ from shared.specs import (
     OWNER_TAG,
     REQUEST_ID_LABEL,
     REQUEST_ID_TAG,
+    candidates,
     cluster_body,
     dns_prefix,
     matches,

@@ -1,4 +1,4 @@
-"""The sandbox in-process for integration tests: ARM and Kubernetes simulators on one clock.
+"""Sandbox fixtures for integration and orchestration tests: ARM and Kubernetes on one clock.
 
 `arm` has the example subscription's resource group; `sandbox_settings` points the product at the
 ARM simulator with its CA and token, as `gpuprov sandbox up` does for a local run.

@@ -1,0 +1,774 @@
+"""A local stand-in for the Durable Functions extension: runs the REAL replay engine in-process.
+
+Each episode builds the orchestration context JSON the extension sends, calls the orchestrator
+handle registered by `azure.durable_functions`, and carries out the actions it returns the way
+DurableTask does: activities (with host-side retries), durable timers, external events,
+sub-orchestrations and continue-as-new, all recorded as history events with the event ids the
+library expects. The host delivers one new history event per episode, so the ids it allocates
+for retry timers and re-attempts come in the same order as the library's replay allocates them.
+
+Activities run sequentially in the thread that drives the host (`run_until_idle`,
+`wait_for_completion`, or the background driver of `start()`); client calls (`start_new`,
+`raise_event`, ...) are safe from any thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+from azure.durable_functions.models.actions import ActionType
+from azure.durable_functions.models.history import HistoryEventType as EventType
+from azure.durable_functions.models.OrchestrationRuntimeStatus import (
+    OrchestrationRuntimeStatus as RuntimeStatus,
+)
+
+from sandbox.clock import Clock, ManualClock, ScaledClock
+from sandbox.durable.history import Event, context_json, event, parse_fire_at, timestamp
+from sandbox.durable.indexing import FunctionIndex, index_app
+
+TERMINAL = frozenset({RuntimeStatus.Completed, RuntimeStatus.Failed, RuntimeStatus.Terminated})
+_OUT_OF_PROC_DATA = "$OutOfProcData$:"
+_REAL_TIME_POLL = 0.05  # seconds between timer checks when the clock is not a ManualClock
+_IDLE_WAIT = 0.5  # the background driver's longest sleep (a ManualClock moved by hand is not seen)
+
+
+class NonDeterminismError(Exception):
+    """A replay scheduled different actions than the history recorded."""
+
+
+class InstanceExistsError(Exception):
+    """start_new was asked for an id whose instance already finished, without restart=True."""
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """What `get_status` reports, as the durable client's status query does."""
+
+    instance_id: str
+    name: str
+    runtime_status: RuntimeStatus
+    input: Any
+    output: Any
+    custom_status: Any
+    error: str | None
+    created_time: datetime
+    last_updated_time: datetime
+    history_length: int
+
+
+@dataclass
+class _Retry:
+    """Host-side retry state of one -WithRetry call, as DurableTask's retry interceptor keeps it."""
+
+    first_interval_ms: float
+    max_attempts: int
+    backoff_coefficient: float
+    max_interval_ms: float
+    attempt: int = 1
+
+    @classmethod
+    def from_json(cls, options: dict[str, Any]) -> _Retry:
+        return cls(
+            first_interval_ms=float(options["firstRetryIntervalInMilliseconds"]),
+            max_attempts=int(options["maxNumberOfAttempts"]),
+            backoff_coefficient=float(options.get("backoffCoefficient", 1.0)),
+            max_interval_ms=float(options.get("maxRetryIntervalInMilliseconds", 6 * 86_400_000)),
+        )
+
+    def delay_seconds(self) -> float:
+        """Backoff before the next attempt: first × coefficient^(attempt-1), capped."""
+        delay = self.first_interval_ms * self.backoff_coefficient ** (self.attempt - 1)
+        return min(delay, self.max_interval_ms) / 1000.0
+
+
+@dataclass
+class _Call:
+    """An activity or sub-orchestration call, kept so a retry can repeat it."""
+
+    kind: int  # ActionType.CALL_ACTIVITY or ActionType.CALL_SUB_ORCHESTRATOR
+    name: str
+    input_json: str | None
+    instance_id: str | None = None
+    retry: _Retry | None = None
+
+
+@dataclass
+class _Timer:
+    fire_at: float
+    fire_at_text: str
+    retry_of: _Call | None = None
+
+
+@dataclass(frozen=True)
+class _ParentLink:
+    instance_id: str
+    execution: int
+    task_id: int
+    call: _Call
+
+
+@dataclass(frozen=True)
+class _ActivityRun:
+    instance_id: str
+    execution: int
+    task_id: int
+    call: _Call
+
+
+FollowUp = Callable[["_Instance", float], None]
+
+
+@dataclass
+class _Instance:
+    instance_id: str
+    name: str
+    input_json: str | None
+    created: float
+    parent: _ParentLink | None = None
+    status: RuntimeStatus = RuntimeStatus.Pending
+    last_updated: float = 0.0
+    custom_status: Any = None
+    output: Any = None
+    error: str | None = None
+    execution: int = 0
+    history: list[Event] = field(default_factory=list)
+    inbox: deque[tuple[Event, FollowUp | None]] = field(default_factory=deque)
+    recorded: list[tuple[str, list[int | None]]] = field(default_factory=list)
+    """Per action of this execution: its signature and the ids of its atomic actions."""
+    next_id: int = 0
+    timers: dict[int, _Timer] = field(default_factory=dict)
+    waits: Counter[str] = field(default_factory=Counter)
+    buffered: dict[str, deque[str]] = field(default_factory=dict)
+    continue_input: str | None = None
+    continuing: bool = False
+
+    def allocate_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+def _signature(action: dict[str, Any]) -> str:
+    """What must match between a replay and the history: kind and target of each action."""
+    kind = ActionType(action["actionType"])
+    if kind in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
+        children = ", ".join(_signature(a) for a in action["compoundActions"])
+        return f"{kind.name}[{children}]"
+    if "functionName" in action:
+        return f"{kind.name}({action['functionName']!r})"
+    if kind is ActionType.WAIT_FOR_EXTERNAL_EVENT:
+        return f"{kind.name}({action['externalEventName']!r})"
+    return kind.name
+
+
+def _atomic_actions(action: dict[str, Any]) -> list[dict[str, Any]]:
+    if action["actionType"] in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
+        return [leaf for child in action["compoundActions"] for leaf in _atomic_actions(child)]
+    return [action]
+
+
+def _quiet_codec_advisories() -> None:
+    """Ignore the library's one-time serializer advisories, as the Functions worker does.
+
+    They are DeprecationWarnings, which the worker never shows; under a warnings-as-errors
+    test run they would otherwise abort the orchestrator or activity that triggered them.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=r"azure\.functions (df_loads was called|Durable JSON codec)",
+        category=DeprecationWarning,
+    )
+
+
+class LocalDurableHost:
+    """Runs an app's orchestrations in memory with the real `azure-functions-durable` engine."""
+
+    def __init__(self, app: func.FunctionApp, clock: Clock | None = None) -> None:
+        self.index: FunctionIndex = index_app(app)
+        self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
+        self._instances: dict[str, _Instance] = {}
+        self._activities: deque[_ActivityRun] = deque()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._changes = 0
+        self._driving = threading.Lock()
+        self._execution_ids = itertools.count()
+        self._driver: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # ---- background driving ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Drive the host from a daemon thread, for callers that only poll `get_status`."""
+        if self._driver is not None:
+            return
+        self._stopping.clear()
+        self._driver = threading.Thread(target=self._drive, name="local-durable-host", daemon=True)
+        self._driver.start()
+
+    def stop(self) -> None:
+        """Stop the background driver after its current episode or activity; idempotent."""
+        driver, self._driver = self._driver, None
+        if driver is None:
+            return
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
+        driver.join()
+
+    def __enter__(self) -> LocalDurableHost:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _drive(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                seen = self._changes
+            self.run_until_idle()
+            self._wait_for_change(seen, _IDLE_WAIT)
+
+    def _wait_for_change(self, seen: int, longest: float) -> None:
+        """Sleep until a client call changes something, the next real-time timer, or `longest`."""
+        wait = longest
+        if self._earliest_timer() is not None and not isinstance(self.clock, ManualClock):
+            wait = min(wait, _REAL_TIME_POLL)
+        with self._changed:
+            if self._changes == seen and not self._stopping.is_set():
+                self._changed.wait(wait)
+
+    # ---- durable client API -------------------------------------------------------------
+
+    def start_new(
+        self,
+        orchestrator_name: str,
+        instance_id: str | None = None,
+        input: Any = None,
+        *,
+        restart: bool = False,
+    ) -> str:
+        """Start an orchestration; an id that is still running is returned as is, not restarted.
+
+        An id whose instance already finished is refused unless `restart` is true.
+        """
+        return self._start(orchestrator_name, instance_id, json.dumps(input), None, restart)
+
+    def get_status(self, instance_id: str) -> InstanceStatus:
+        with self._lock:
+            inst = self._instance(instance_id)
+            return InstanceStatus(
+                instance_id=inst.instance_id,
+                name=inst.name,
+                runtime_status=inst.status,
+                input=None if inst.input_json is None else json.loads(inst.input_json),
+                output=inst.output,
+                custom_status=inst.custom_status,
+                error=inst.error,
+                created_time=datetime.fromtimestamp(inst.created, tz=UTC),
+                last_updated_time=datetime.fromtimestamp(inst.last_updated, tz=UTC),
+                history_length=len(inst.history),
+            )
+
+    def history(self, instance_id: str) -> list[Event]:
+        """The current execution's history events, as sent to the orchestrator."""
+        with self._lock:
+            return [dict(e) for e in self._instance(instance_id).history]
+
+    def instance_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._instances)
+
+    def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
+        """Deliver an external event; kept for the orchestrator if it is not waiting for it yet."""
+        data = json.dumps(event_data)
+        with self._lock:
+            inst = self._instance(instance_id)
+            if inst.terminal:
+                raise ValueError(
+                    f"instance {instance_id!r} is {inst.status.value}; event {event_name!r} "
+                    "was not delivered"
+                )
+            if inst.waits[event_name] > 0:
+                inst.waits[event_name] -= 1
+                self._deliver(inst, self._event_raised(event_name, data))
+            else:
+                inst.buffered.setdefault(event_name, deque()).append(data)
+            self._touch(inst)
+
+    def terminate(self, instance_id: str, reason: str) -> None:
+        """Stop an instance at once; a finished instance is left as it is."""
+        with self._lock:
+            inst = self._instance(instance_id)
+            if inst.terminal:
+                return
+            inst.status = RuntimeStatus.Terminated
+            inst.output = reason
+            inst.history.append(
+                event(EventType.EXECUTION_TERMINATED, self.clock.now(), Input=json.dumps(reason))
+            )
+            self._finish(inst)
+
+    # ---- driving ------------------------------------------------------------------------
+
+    def run_until_idle(self, *, advance_clock: bool = True, timeout: float = 60.0) -> None:
+        """Run episodes, activities and due timers until nothing more can happen now.
+
+        With a ManualClock and `advance_clock`, a pending durable timer does not count as idle:
+        the host moves the clock to the earliest timer and carries on, so simulated waits take
+        no real time. Waiting for an external event does not hold the clock back. An instance
+        that never stops scheduling work raises TimeoutError after `timeout` real seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._driving:
+            while not self._stopping.is_set() and self._step(advance_clock):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the durable host was still busy after {timeout} s")
+
+    def wait_for_completion(self, instance_id: str, timeout: float = 60.0) -> InstanceStatus:
+        """Drive the host until the instance finishes; TimeoutError after `timeout` real seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                seen = self._changes
+            with self._driving:
+                while not self._finished(instance_id) and self._step(advance_clock=True):
+                    if time.monotonic() > deadline:
+                        break
+            status = self.get_status(instance_id)
+            if status.runtime_status in TERMINAL:
+                return status
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"instance {instance_id!r} still {status.runtime_status.value} "
+                    f"after {timeout} s"
+                )
+            self._wait_for_change(seen, remaining)
+
+    def _finished(self, instance_id: str) -> bool:
+        with self._lock:
+            return self._instance(instance_id).terminal
+
+    def _step(self, advance_clock: bool) -> bool:
+        """One unit of work: an activity, an episode, due timers, or (ManualClock) a clock jump."""
+        if self._run_one_activity() or self._run_one_episode() or self._fire_due_timers():
+            return True
+        if advance_clock and isinstance(self.clock, ManualClock):
+            earliest = self._earliest_timer()
+            if earliest is not None:
+                self.clock.advance(max(0.0, earliest - self.clock.now()))
+                return True
+        return False
+
+    # ---- internals: instances -----------------------------------------------------------
+
+    def _instance(self, instance_id: str) -> _Instance:
+        try:
+            return self._instances[instance_id]
+        except KeyError:
+            raise KeyError(f"no orchestration instance {instance_id!r}") from None
+
+    def _touch(self, inst: _Instance) -> None:
+        inst.last_updated = self.clock.now()
+        self._changes += 1
+        self._changed.notify_all()
+
+    def _start(
+        self,
+        name: str,
+        instance_id: str | None,
+        input_json: str | None,
+        parent: _ParentLink | None,
+        restart: bool,
+    ) -> str:
+        if name not in self.index.orchestrators:
+            known = ", ".join(sorted(self.index.orchestrators)) or "none"
+            raise ValueError(f"no orchestrator function {name!r} (the app has: {known})")
+        instance_id = instance_id or uuid.uuid4().hex
+        with self._lock:
+            existing = self._instances.get(instance_id)
+            if existing is not None and not existing.terminal:
+                return instance_id
+            if existing is not None and not restart:
+                raise InstanceExistsError(
+                    f"instance {instance_id!r} already ran and is {existing.status.value}; "
+                    "pass restart=True to start it again"
+                )
+            now = self.clock.now()
+            inst = _Instance(instance_id, name, input_json, created=now, parent=parent)
+            self._instances[instance_id] = inst
+            self._begin_execution(inst, now)
+            self._touch(inst)
+        return instance_id
+
+    def _begin_execution(self, inst: _Instance, now: float) -> None:
+        """Queue ExecutionStarted under a new execution id; work of older ones is dropped."""
+        inst.execution = next(self._execution_ids)
+        parent = None
+        if inst.parent is not None:
+            parent = {"OrchestrationInstance": {"InstanceId": inst.parent.instance_id}}
+        started = event(
+            EventType.EXECUTION_STARTED,
+            now,
+            Name=inst.name,
+            Version="",
+            Input=inst.input_json,
+            OrchestrationInstance={"InstanceId": inst.instance_id, "ExecutionId": uuid.uuid4().hex},
+            ParentInstance=parent,
+        )
+        inst.inbox.append((started, None))
+
+    def _deliver(
+        self, inst: _Instance, new_event: Event, follow_up: FollowUp | None = None
+    ) -> None:
+        inst.inbox.append((new_event, follow_up))
+        self._touch(inst)
+
+    def _event_raised(self, name: str, data: str) -> Event:
+        return event(EventType.EVENT_RAISED, self.clock.now(), Name=name, Input=data)
+
+    # ---- internals: episodes ------------------------------------------------------------
+
+    def _run_one_episode(self) -> bool:
+        with self._lock:
+            inst = next((i for i in self._instances.values() if i.inbox and not i.terminal), None)
+            if inst is None:
+                return False
+            now = self.clock.now()
+            for past in inst.history:
+                past["IsPlayed"] = True
+            inst.history.append(event(EventType.ORCHESTRATOR_STARTED, now))
+            new_event, follow_up = inst.inbox.popleft()
+            inst.history.append(new_event)
+            if follow_up is not None:
+                follow_up(inst, now)
+            inst.status = RuntimeStatus.Running
+            parent_id = inst.parent.instance_id if inst.parent else None
+            payload = context_json(inst.history, inst.instance_id, inst.input_json, parent_id)
+            handle = self.index.orchestrators[inst.name]
+            execution = inst.execution
+        state = self._invoke_orchestrator(handle, payload)
+        with self._lock:
+            if inst.terminal or inst.execution != execution:
+                return True  # terminated while the episode ran
+            try:
+                self._apply(inst, state, now)
+            except NonDeterminismError as exc:
+                self._fail(inst, f"{type(exc).__name__}: {exc}")
+            except ValueError as exc:
+                self._fail(inst, str(exc))
+            if not inst.terminal and not inst.continuing:
+                inst.history.append(event(EventType.ORCHESTRATOR_COMPLETED, self.clock.now()))
+            if inst.continuing:
+                self._continue_as_new(inst, now)
+            self._touch(inst)
+        return True
+
+    @staticmethod
+    def _invoke_orchestrator(handle: Callable[[str], str], payload: str) -> dict[str, Any]:
+        _quiet_codec_advisories()
+        try:
+            return dict(json.loads(handle(payload)))
+        except Exception as exc:
+            message = str(exc)
+            if _OUT_OF_PROC_DATA in message:
+                return dict(json.loads(message.split(_OUT_OF_PROC_DATA, 1)[1]))
+            return {"isDone": False, "actions": [], "error": f"{type(exc).__name__}: {exc}"}
+
+    def _apply(self, inst: _Instance, state: dict[str, Any], now: float) -> None:
+        if "customStatus" in state:
+            inst.custom_status = state["customStatus"]
+        if state.get("error"):
+            self._fail(inst, str(state["error"]))
+            return
+        actions = [a for group in state.get("actions", []) for a in group]
+        for position, (action, (recorded, ids)) in enumerate(
+            zip(actions, inst.recorded, strict=False)
+        ):
+            replayed = _signature(action)
+            if replayed != recorded:
+                raise NonDeterminismError(
+                    f"orchestrator {inst.name!r} replayed action #{position} as {replayed} "
+                    f"but the history recorded {recorded}"
+                )
+            self._cancel_timers(inst, action, ids)
+        for action in actions[len(inst.recorded) :]:
+            ids = self._schedule(inst, action, now)
+            inst.recorded.append((_signature(action), ids))
+        if not state.get("isDone"):
+            return
+        if inst.continue_input is not None:
+            inst.continuing = True
+            return
+        inst.status = RuntimeStatus.Completed
+        inst.output = state.get("output")
+        inst.history.append(
+            event(
+                EventType.EXECUTION_COMPLETED,
+                now,
+                OrchestrationStatus="Completed",
+                Result=json.dumps(inst.output),
+            )
+        )
+        self._finish(inst)
+
+    def _cancel_timers(
+        self, inst: _Instance, action: dict[str, Any], ids: list[int | None]
+    ) -> None:
+        for leaf, task_id in zip(_atomic_actions(action), ids, strict=True):
+            if leaf.get("isCanceled") and task_id is not None:
+                inst.timers.pop(task_id, None)
+
+    def _schedule(self, inst: _Instance, action: dict[str, Any], now: float) -> list[int | None]:
+        """Carry out one new action; returns the event ids given to its atomic actions."""
+        kind = action["actionType"]
+        if kind in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
+            return [
+                i for child in action["compoundActions"] for i in self._schedule(inst, child, now)
+            ]
+        if kind == ActionType.WAIT_FOR_EXTERNAL_EVENT:
+            self._await_event(inst, action["externalEventName"])
+            return [None]
+        if kind == ActionType.CONTINUE_AS_NEW:
+            inst.continue_input = action.get("input")
+            return [None]
+        if kind == ActionType.CREATE_TIMER:
+            task_id = inst.allocate_id()
+            fire_at_text = action["fireAt"]
+            inst.history.append(event(EventType.TIMER_CREATED, now, task_id, FireAt=fire_at_text))
+            if not action.get("isCanceled"):
+                inst.timers[task_id] = _Timer(parse_fire_at(fire_at_text), fire_at_text)
+            return [task_id]
+        retry = _Retry.from_json(action["retryOptions"]) if "retryOptions" in action else None
+        if kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY):
+            call = _Call(ActionType.CALL_ACTIVITY, action["functionName"], action.get("input"))
+        elif kind in (
+            ActionType.CALL_SUB_ORCHESTRATOR,
+            ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
+        ):
+            call = _Call(
+                ActionType.CALL_SUB_ORCHESTRATOR,
+                action["functionName"],
+                action.get("input"),
+                action.get("instanceId"),
+            )
+        else:
+            raise ValueError(
+                f"the local durable host does not support {ActionType(kind).name} actions"
+            )
+        call.retry = retry
+        return [self._call(inst, call, now)]
+
+    def _call(self, inst: _Instance, call: _Call, now: float) -> int:
+        task_id = inst.allocate_id()
+        if call.kind == ActionType.CALL_ACTIVITY:
+            inst.history.append(
+                event(EventType.TASK_SCHEDULED, now, task_id, Name=call.name, Input=call.input_json)
+            )
+            self._activities.append(_ActivityRun(inst.instance_id, inst.execution, task_id, call))
+            return task_id
+        child_id = call.instance_id or f"{inst.instance_id}:{task_id}"
+        inst.history.append(
+            event(
+                EventType.SUB_ORCHESTRATION_INSTANCE_CREATED,
+                now,
+                task_id,
+                Name=call.name,
+                InstanceId=child_id,
+                Input=call.input_json,
+            )
+        )
+        link = _ParentLink(inst.instance_id, inst.execution, task_id, call)
+        try:
+            self._start(call.name, child_id, call.input_json, link, restart=True)
+        except ValueError as exc:
+            self._deliver(inst, *self._failure(inst, task_id, call, str(exc), str(exc)))
+        return task_id
+
+    def _failure(
+        self, inst: _Instance, task_id: int, call: _Call, reason: str, details: str
+    ) -> tuple[Event, FollowUp | None]:
+        kind = (
+            EventType.TASK_FAILED
+            if call.kind == ActionType.CALL_ACTIVITY
+            else EventType.SUB_ORCHESTRATION_INSTANCE_FAILED
+        )
+        failed = event(
+            kind, self.clock.now(), TaskScheduledId=task_id, Reason=reason, Details=details
+        )
+        return failed, (self._retry_timer(call, call.retry) if call.retry is not None else None)
+
+    def _retry_timer(self, call: _Call, retry: _Retry) -> FollowUp:
+        """When the failure enters history: a backoff timer, as the retry interceptor makes."""
+
+        def create(inst: _Instance, now: float) -> None:
+            task_id = inst.allocate_id()
+            fire_at = now + retry.delay_seconds()
+            text = timestamp(fire_at)
+            inst.history.append(event(EventType.TIMER_CREATED, now, task_id, FireAt=text))
+            inst.timers[task_id] = _Timer(fire_at, text, retry_of=call)
+
+        return create
+
+    def _retry_attempt(self, call: _Call, retry: _Retry) -> FollowUp:
+        """When a retry timer fires: the next attempt, or nothing after the last one.
+
+        DurableTask creates a timer after the last failed attempt too; the library fails the
+        task only when that timer fires.
+        """
+
+        def reschedule(inst: _Instance, now: float) -> None:
+            if retry.attempt < retry.max_attempts:
+                retry.attempt += 1
+                self._call(inst, call, now)
+
+        return reschedule
+
+    def _await_event(self, inst: _Instance, name: str) -> None:
+        waiting = inst.buffered.get(name)
+        if waiting:
+            self._deliver(inst, self._event_raised(name, waiting.popleft()))
+        else:
+            inst.waits[name] += 1
+
+    def _continue_as_new(self, inst: _Instance, now: float) -> None:
+        """A new execution with the new input and an empty history; unread events carry over."""
+        inst.status = RuntimeStatus.ContinuedAsNew
+        inst.input_json = inst.continue_input
+        inst.history = []
+        inst.inbox.clear()
+        inst.recorded = []
+        inst.next_id = 0
+        inst.timers.clear()
+        inst.waits.clear()
+        inst.continue_input = None
+        inst.continuing = False
+        self._begin_execution(inst, now)
+
+    def _fail(self, inst: _Instance, error: str) -> None:
+        inst.status = RuntimeStatus.Failed
+        inst.error = error
+        inst.output = f"Orchestrator function '{inst.name}' failed: {error}"
+        inst.history.append(
+            event(
+                EventType.EXECUTION_COMPLETED,
+                self.clock.now(),
+                OrchestrationStatus="Failed",
+                Result=json.dumps(inst.output),
+            )
+        )
+        self._finish(inst)
+
+    def _finish(self, inst: _Instance) -> None:
+        """A terminal instance drops its pending work and tells its parent, if any."""
+        inst.timers.clear()
+        inst.inbox.clear()
+        self._touch(inst)
+        link = inst.parent
+        if link is None:
+            return
+        parent = self._instances.get(link.instance_id)
+        if parent is None or parent.terminal or parent.execution != link.execution:
+            return
+        if inst.status is RuntimeStatus.Completed:
+            done = event(
+                EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED,
+                self.clock.now(),
+                TaskScheduledId=link.task_id,
+                Result=json.dumps(inst.output),
+            )
+            self._deliver(parent, done)
+            return
+        reason = f"Sub-orchestration '{inst.name}' ({inst.instance_id}) {inst.status.value}"
+        details = str(inst.error if inst.error is not None else inst.output)
+        self._deliver(parent, *self._failure(parent, link.task_id, link.call, reason, details))
+
+    # ---- internals: activities and timers -----------------------------------------------
+
+    def _run_one_activity(self) -> bool:
+        with self._lock:
+            if not self._activities:
+                return False
+            run = self._activities.popleft()
+            inst = self._instances[run.instance_id]
+            if inst.terminal or inst.execution != run.execution:
+                return True
+            activity = self.index.activities.get(run.call.name)
+        result: str | None = None
+        reason = details = ""
+        if activity is None:
+            reason = f"The function '{run.call.name}' doesn't exist or is not an activity function."
+            details = reason
+        else:
+            _quiet_codec_advisories()
+            try:
+                result = activity.invoke(run.call.input_json)
+            except Exception as exc:
+                reason = f"Activity function '{run.call.name}' failed: {type(exc).__name__}: {exc}"
+                details = "".join(traceback.format_exception(exc))
+        with self._lock:
+            if inst.terminal or inst.execution != run.execution:
+                return True
+            if result is not None:
+                done = event(
+                    EventType.TASK_COMPLETED,
+                    self.clock.now(),
+                    TaskScheduledId=run.task_id,
+                    Result=result,
+                )
+                self._deliver(inst, done)
+            else:
+                self._deliver(inst, *self._failure(inst, run.task_id, run.call, reason, details))
+        return True
+
+    def _fire_due_timers(self) -> bool:
+        fired = False
+        with self._lock:
+            now = self.clock.now()
+            for inst in self._instances.values():
+                if inst.terminal:
+                    continue
+                due = sorted(
+                    (t.fire_at, task_id) for task_id, t in inst.timers.items() if t.fire_at <= now
+                )
+                for _, task_id in due:
+                    timer = inst.timers.pop(task_id)
+                    fired_event = event(
+                        EventType.TIMER_FIRED, now, TimerId=task_id, FireAt=timer.fire_at_text
+                    )
+                    retried = timer.retry_of
+                    follow_up = (
+                        self._retry_attempt(retried, retried.retry)
+                        if retried is not None and retried.retry is not None
+                        else None
+                    )
+                    self._deliver(inst, fired_event, follow_up)
+                    fired = True
+        return fired
+
+    def _earliest_timer(self) -> float | None:
+        with self._lock:
+            fire_times = [
+                t.fire_at
+                for i in self._instances.values()
+                if not i.terminal
+                for t in i.timers.values()
+            ]
+        return min(fire_times, default=None)

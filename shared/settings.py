@@ -64,6 +64,16 @@ class Settings(BaseModel):
         default=16384, ge=1024, le=131072, alias="GPUPROV_JOB_LOG_TAIL_BYTES"
     )
     """Most bytes of the job's pod log kept (its tail); events must fit a Service Bus message."""
+    events_topic: str = Field(
+        default="gpu-provisioning-events", min_length=1, alias="GPUPROV_EVENTS_TOPIC"
+    )
+    """Service Bus topic the step events (CloudEvents) are published to."""
+    service_bus_connection: str = Field(default="", alias="ServiceBusConnection", repr=False)
+    """Service Bus connection string (the local broker's); empty on Azure, which uses identity."""
+    service_bus_namespace: str = Field(
+        default="", alias="ServiceBusConnection__fullyQualifiedNamespace"
+    )
+    """Service Bus namespace `<name>.servicebus.windows.net`, reached with the app's identity."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

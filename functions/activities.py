@@ -1,0 +1,277 @@
+"""The activities: each does one step operation (at least once, so each is idempotent).
+
+Every activity answers a `StepAnswer` as JSON: a classified failure comes back as data, so the
+orchestrator decides from kind and code alone. Credentials are fetched here, inside the activity,
+and never returned: nothing secret enters orchestration history.
+"""
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.errors import StepError
+from shared.request import ProvisionRequest
+from shared.sequence import StepAnswer
+from shared.settings import current_settings
+from shared.wire import HistoryModel
+
+bp = df.Blueprint()
+
+Payload = dict[str, Any]
+
+
+def _payload(raw: Any) -> Payload:
+    """The worker passes activity input JSON-decoded; a JSON string is accepted too."""
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, dict):
+        raise TypeError(f"activity input must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _request(payload: Payload) -> ProvisionRequest:
+    return ProvisionRequest.model_validate(payload["request"])
+
+
+def _answer(work: Callable[[], StepAnswer | HistoryModel]) -> dict[str, Any]:
+    try:
+        result = work()
+    except StepError as error:
+        answer = StepAnswer(error=error.to_wire(), retry_after=error.retry_after)
+    else:
+        answer = result if isinstance(result, StepAnswer) else StepAnswer(value=_dump(result))
+    return answer.model_dump(mode="json", by_alias=True)
+
+
+def _dump(model: HistoryModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+@contextmanager
+def _arm() -> Iterator[Any]:
+    from shared.arm import ArmAdapter  # SDKs load in activities only, never at app start
+
+    with ArmAdapter(current_settings()) as adapter:
+        yield adapter
+
+
+@contextmanager
+def _kube(request: ProvisionRequest) -> Iterator[Any]:
+    from shared.kube import KubeAdapter
+
+    with _arm() as arm:
+        credentials = arm.cluster_credentials(request)
+    with KubeAdapter(credentials) as adapter:
+        yield adapter
+
+
+# -- ARM ---------------------------------------------------------------------------------------
+
+
+@bp.activity_trigger(input_name="payload")
+def register_features(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> StepAnswer:
+        from shared.arm import FeatureRegistration
+
+        request = _request(data)
+        previous = data.get("previous")
+        with _arm() as arm:
+            report = arm.register_features(
+                request.subscription_id,
+                request.preview_features,
+                FeatureRegistration.model_validate(previous) if previous else None,
+            )
+        return StepAnswer(value=_dump(report), done=report.done)
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def start_create_cluster(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        with _arm() as arm:
+            handle: HistoryModel = arm.start_create_cluster(
+                _request(data), datetime.fromisoformat(data["now"])
+            )
+        return handle
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def start_create_node_pool(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        with _arm() as arm:
+            handle: HistoryModel = arm.start_create_pool(
+                _request(data), data["vmSize"], data["zones"], datetime.fromisoformat(data["now"])
+            )
+        return handle
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def start_delete_node_pool(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        request = _request(data)
+        with _arm() as arm:
+            handle: HistoryModel = arm.start_delete_pool(request, request.node_pool.name)
+        return handle
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def start_delete_cluster(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        with _arm() as arm:
+            handle: HistoryModel = arm.start_delete_cluster(_request(data))
+        return handle
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def check_operation(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> StepAnswer:
+        from shared.arm import OperationHandle
+
+        handle = OperationHandle.model_validate(data["handle"])
+        if handle.done:
+            return StepAnswer(value={"state": "Succeeded"}, done=True)
+        with _arm() as arm:
+            status = arm.check_operation(handle)
+        return StepAnswer(
+            value=_dump(status),
+            error=status.error,
+            done=status.state != "InProgress",
+            retry_after=status.retry_after,
+        )
+
+    return _answer(work)
+
+
+# -- Kubernetes --------------------------------------------------------------------------------
+
+
+@bp.activity_trigger(input_name="payload")
+def install_device_plugin(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        request = _request(data)
+        with _kube(request) as kube:
+            result: HistoryModel = kube.install_device_plugin(request)
+        return result
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def check_device_plugin(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> StepAnswer:
+        request = _request(data)
+        with _kube(request) as kube:
+            status = kube.device_plugin_status(request)
+        return StepAnswer(value=_dump(status), done=status.ready)
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def check_gpus(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> StepAnswer:
+        request = _request(data)
+        with _kube(request) as kube:
+            status = kube.gpu_status(request, data["vmSize"])
+        return StepAnswer(value=_dump(status), done=status.ready)
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def start_job(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        request = _request(data)
+        with _kube(request) as kube:
+            started: HistoryModel = kube.start_job(request, data["vmSize"])
+        return started
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def check_job(payload: Any) -> dict[str, Any]:
+    """Done when the job ended, or can never run (unschedulable is reported, not waited on)."""
+    data = _payload(payload)
+
+    def work() -> StepAnswer:
+        request = _request(data)
+        with _kube(request) as kube:
+            status = kube.job_status(request)
+        ended = status.state in ("succeeded", "failed", "pending-unschedulable", "not-found")
+        return StepAnswer(value=_dump(status), done=ended)
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def collect_job_log(payload: Any) -> dict[str, Any]:
+    """The pod log's tail (capped) and what the job reported in it."""
+    data = _payload(payload)
+
+    def work() -> StepAnswer:
+        from shared.job_result import parse_job_result
+
+        request = _request(data)
+        with _kube(request) as kube:
+            tail = kube.job_log_tail(request, current_settings().job_log_tail_bytes)
+        result = parse_job_result(tail.text)
+        return StepAnswer(value={"log": _dump(tail), "result": _dump(result) if result else None})
+
+    return _answer(work)
+
+
+@bp.activity_trigger(input_name="payload")
+def delete_job(payload: Any) -> dict[str, Any]:
+    data = _payload(payload)
+
+    def work() -> HistoryModel:
+        request = _request(data)
+        with _kube(request) as kube:
+            deleted: HistoryModel = kube.delete_job(request)
+        return deleted
+
+    return _answer(work)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+@bp.activity_trigger(input_name="payload")
+def publish_event(payload: Any) -> str:
+    """Publish one step outcome; a failure raises so the activity is retried (ids dedupe)."""
+    from shared.events import Outcome, event_publisher
+
+    return event_publisher(current_settings()).publish(Outcome.model_validate(_payload(payload)))

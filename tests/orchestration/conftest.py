@@ -1,0 +1,142 @@
+"""The whole app against the whole sandbox, in one process: the real orchestrator on the local
+Durable host, activities on the real SDKs into the ARM and Kubernetes simulators, events through
+the real Service Bus client into the local broker, all on one ManualClock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from azure.mgmt.containerservice import ContainerServiceClient
+from azure.mgmt.containerservice.models import ManagedCluster
+from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
+
+from sandbox.arm import ArmSimulator
+from sandbox.clock import ManualClock
+from sandbox.durable import LocalDurableHost
+from sandbox.kube import KubeSimulator
+from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from sandbox.tls import TestCA
+from shared.credentials import StaticTokenCredential
+from shared.events import close_event_publisher
+from shared.sequence import RunInput
+from shared.settings import current_settings
+from shared.validation import parse_request
+from tests.sandbox_fixtures import SANDBOX_TOKEN, SUBSCRIPTION
+
+TOPIC = "gpu-provisioning-events"
+
+
+@pytest.fixture
+def broker() -> Iterator[ServiceBusBroker]:
+    with ServiceBusBroker(CONFIG_PATH) as running:
+        yield running
+
+
+@dataclass
+class World:
+    """Everything a run touches, and how to read what it did."""
+
+    clock: ManualClock
+    arm: ArmSimulator
+    kube: KubeSimulator
+    broker: ServiceBusBroker
+    host: LocalDurableHost
+    ca_path: str
+
+    def start(self, document: dict[str, Any]) -> str:
+        request = parse_request(json.dumps(document), current_settings())
+        run = RunInput(request=request)
+        return self.host.start_new(
+            "provision_gpu_pool",
+            instance_id=request.request_id,
+            input=run.model_dump(mode="json", by_alias=True),
+        )
+
+    def clusters(self, resource_group: str = "myResourceGroup") -> list[str]:
+        """Names of the managed clusters ARM has in the resource group (the real SDK asks)."""
+        aks = ContainerServiceClient(
+            StaticTokenCredential(SANDBOX_TOKEN),
+            SUBSCRIPTION,
+            base_url=self.arm.url,
+            connection_verify=self.ca_path,
+        )
+        with aks:
+            return [
+                c.name or "" for c in aks.managed_clusters.list_by_resource_group(resource_group)
+            ]
+
+    def existing_cluster(self, resource_group: str, name: str, location: str) -> None:
+        """A cluster someone else made (untagged), ready before the request arrives."""
+        self.arm.add_resource_group(SUBSCRIPTION, resource_group, location)
+        aks = ContainerServiceClient(
+            StaticTokenCredential(SANDBOX_TOKEN),
+            SUBSCRIPTION,
+            base_url=self.arm.url,
+            connection_verify=self.ca_path,
+        )
+        body = {
+            "location": location,
+            "identity": {"type": "SystemAssigned"},
+            "properties": {
+                "dnsPrefix": name,
+                "agentPoolProfiles": [
+                    {"name": "system", "count": 1, "vmSize": "Standard_D4ds_v5", "mode": "System"}
+                ],
+            },
+        }
+        with aks:
+            aks.managed_clusters.begin_create_or_update(
+                resource_group, name, ManagedCluster(body), polling=False
+            )
+        self.clock.advance(3600)
+        self.arm.settle()
+
+    def events(self, subscription: str = "all") -> list[tuple[str, str]]:
+        """(step, status) of every event on a subscription, in order."""
+        received: list[tuple[str, str]] = []
+        with ServiceBusClient.from_connection_string(self.broker.connection_string) as client:
+            receiver = client.get_subscription_receiver(
+                TOPIC, subscription, receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE
+            )
+            with receiver:
+                while batch := receiver.receive_messages(max_message_count=100, max_wait_time=1):
+                    for message in batch:
+                        props = {
+                            _text(k): _text(v)
+                            for k, v in (message.application_properties or {}).items()
+                        }
+                        received.append((props["step"], props["status"]))
+        return received
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@pytest.fixture
+def world(
+    monkeypatch: pytest.MonkeyPatch,
+    clock: ManualClock,
+    ca: TestCA,
+    arm: ArmSimulator,
+    kube: KubeSimulator,
+    broker: ServiceBusBroker,
+) -> Iterator[World]:
+    monkeypatch.setenv("GPUPROV_ARM_ENDPOINT", arm.url)
+    monkeypatch.setenv("GPUPROV_CA_BUNDLE", str(ca.ca_path))
+    monkeypatch.setenv("GPUPROV_STATIC_TOKEN", SANDBOX_TOKEN)
+    monkeypatch.setenv("ServiceBusConnection", broker.connection_string)
+    current_settings.cache_clear()
+    import function_app
+
+    host = LocalDurableHost(function_app.app, clock=clock)
+    try:
+        yield World(clock, arm, kube, broker, host, str(ca.ca_path))
+    finally:
+        close_event_publisher()
+        current_settings.cache_clear()

@@ -1,0 +1,159 @@
+"""The durable sequence end to end: the real orchestrator through the local host, on the sandbox.
+
+Covers: a new cluster with the seed's MNIST job (exact step events on Service Bus, the cluster
+gone afterwards, the job's accuracy in the summary), in simulated time far below the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+
+from sandbox.arm import CapacityRule
+from tests.conftest import EXAMPLES
+from tests.orchestration.conftest import World
+
+SEED: dict[str, Any] = json.loads(
+    next(p for p in EXAMPLES if p.stem == "seed-walkthrough").read_text()
+)
+
+
+def test_new_cluster_with_the_mnist_job(world: World) -> None:
+    began, simulated = time.monotonic(), world.clock.now()
+    instance = world.start(SEED)
+    status = world.host.wait_for_completion(instance, timeout=120)
+    assert status.runtime_status == OrchestrationRuntimeStatus.Completed, status.error
+    assert status.output["status"] == "completed", status.output
+    assert world.events() == [
+        ("register-features", "started"),
+        ("register-features", "skipped"),
+        ("create-cluster", "started"),
+        ("create-cluster", "succeeded"),
+        ("create-node-pool", "started"),
+        ("create-node-pool", "succeeded"),
+        ("install-device-plugin", "started"),
+        ("install-device-plugin", "succeeded"),
+        ("verify-gpus", "started"),
+        ("verify-gpus", "succeeded"),
+        ("run-job", "started"),
+        ("run-job", "succeeded"),
+        ("cleanup", "started"),
+        ("cleanup", "succeeded"),
+        ("completed", "completed"),
+    ]
+    assert status.output["jobResult"]["step"] == 490
+    assert 0.9 < status.output["jobResult"]["accuracy"] <= 1
+    assert status.output["deleted"] == ["job samples-tf-mnist-demo", "cluster myAKSCluster"]
+    assert world.clusters() == [], "the request's cluster is deleted"
+    assert world.clock.now() - simulated > 8 * 60, "a cluster creation took simulated minutes"
+    assert time.monotonic() - began < 60
+
+
+def example(stem: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(next(p for p in EXAMPLES if p.stem == stem).read_text())
+    return document
+
+
+def completed(world: World, document: dict[str, Any]) -> dict[str, Any]:
+    status = world.host.wait_for_completion(world.start(document), timeout=120)
+    assert status.runtime_status == OrchestrationRuntimeStatus.Completed, status.error
+    output: dict[str, Any] = status.output
+    return output
+
+
+def test_existing_cluster_gets_a_pool_and_only_the_pool_is_deleted(world: World) -> None:
+    world.existing_cluster("platform-rg", "platform-aks", "westeurope")
+    output = completed(world, example("existing-cluster-gpu-pool"))
+    assert output["status"] == "completed"
+    assert [step for step, _ in world.events()][:4] == [
+        "register-features", "register-features", "create-node-pool", "create-node-pool",
+    ]  # fmt: skip
+    assert output["deleted"] == ["job samples-tf-mnist-demo", "node pool gpua100"]
+    assert world.clusters("platform-rg") == ["platform-aks"], "the cluster is not ours: it stays"
+    pools = [r for r in world.arm.requests if "/agentPools/gpua100" in r.path]
+    assert [r.method for r in pools if r.method in ("PUT", "DELETE")] == ["PUT", "DELETE"]
+
+
+def test_spot_pool_falls_back_to_the_next_size_and_registers_its_feature(world: World) -> None:
+    world.existing_cluster("batch-rg", "batch-aks", "eastus2")
+    world.arm.add_capacity_rule(CapacityRule("Standard_NC4as_T4_v3", "AllocationFailed", spot=True))
+    output = completed(world, example("spot-pool-with-fallback"))
+    assert output["status"] == "completed", output
+    assert output["vmSize"] == "Standard_NC8as_T4_v3"
+    assert world.events() == [
+        ("register-features", "started"),
+        ("register-features", "succeeded"),
+        ("create-node-pool", "started"),
+        ("create-node-pool", "failed"),
+        ("create-node-pool", "started"),
+        ("create-node-pool", "succeeded"),
+        ("install-device-plugin", "started"),
+        ("install-device-plugin", "skipped"),
+        ("verify-gpus", "started"),
+        ("verify-gpus", "succeeded"),
+        ("run-job", "started"),
+        ("run-job", "succeeded"),
+        ("cleanup", "started"),
+        ("cleanup", "succeeded"),
+        ("completed", "completed"),
+    ]
+    feature = "/features/ManagedGPUExperiencePreview"
+    feature_reads = [r for r in world.arm.requests if r.method == "GET" and feature in r.path]
+    assert len(feature_reads) >= 2, "the feature took several polls to register"
+
+
+def test_a_failed_job_still_cleans_up_and_ends_failed(world: World) -> None:
+    world.kube.fail_next_job(count=5)
+    status = world.host.wait_for_completion(world.start(SEED), timeout=120)
+    assert status.output["status"] == "failed"
+    assert status.output["failedStep"] == "run-job"
+    assert world.events()[-4:] == [
+        ("run-job", "failed"),
+        ("cleanup", "started"),
+        ("cleanup", "succeeded"),
+        ("failed", "failed"),
+    ]
+    assert world.clusters() == []
+
+
+def test_cancel_during_cluster_creation_deletes_the_cluster(world: World) -> None:
+    instance = world.start(SEED)
+    world.host.run_until_idle(advance_clock=False)
+    assert world.host.get_status(instance).custom_status == {
+        "step": "create-cluster", "status": "started",
+    }  # fmt: skip
+    world.host.raise_event(instance, "cancel")
+    status = world.host.wait_for_completion(instance, timeout=120)
+    assert status.output["status"] == "failed"
+    assert "cancel" in status.output["message"]
+    assert world.events() == [
+        ("register-features", "started"),
+        ("register-features", "skipped"),
+        ("create-cluster", "started"),
+        ("create-cluster", "failed"),
+        ("cleanup", "started"),
+        ("cleanup", "succeeded"),
+        ("failed", "failed"),
+    ]
+    assert world.clusters() == []
+
+
+def test_transient_arm_faults_are_ridden_out(world: World) -> None:
+    world.arm.inject_fault("PUT", r"/agentPools/gpunp$", 5, 429, "TooManyRequests", retry_after=1)
+    world.arm.inject_fault("GET", r"/operations/", 2, 500, "InternalServerError")
+    output = completed(world, SEED)
+    assert output["status"] == "completed"
+    puts = [r for r in world.arm.requests if r.method == "PUT" and r.path.endswith("/gpunp")]
+    assert [r.status for r in puts] == [429, 429, 429, 429, 429, 201]
+
+
+def test_polling_follows_the_server_and_stays_bounded(world: World) -> None:
+    completed(world, SEED)
+    operation_gets = [r for r in world.arm.requests
+                      if r.method == "GET" and "/operations/" in r.path]  # fmt: skip
+    # create cluster 480 s, create pool 300 s, delete cluster 300 s; a poll per 10 s at most
+    simulated = 480 + 300 + 300
+    assert len(operation_gets) <= simulated // 10 + 8

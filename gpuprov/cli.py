@@ -39,6 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands.add_parser("schema", help="print the request's JSON Schema")
 
+    run = commands.add_parser(
+        "run",
+        help="run a request's whole sequence in this process (exit 0 completed, 1 failed, "
+        "2 invalid)",
+    )
+    run.add_argument("file", help="request JSON file, or - for standard input")
+    run.add_argument(
+        "--sandbox", action="store_true", help="against the local sandbox (started if needed)"
+    )
+    run.add_argument("--json", action="store_true", help="one CloudEvent JSON line per event")
+    run.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
+    run.add_argument("--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)")
+
     sandbox = commands.add_parser(
         "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
     )
@@ -61,7 +74,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "sandbox":
         return _sandbox(args.action, args.state_dir, args.time_scale)
+    if args.command == "run":
+        return _run(args)
     return _validate(args.file, args.settings)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gpuprov.run import run
+
+    try:
+        return run(
+            _read(args.file),
+            sandbox=args.sandbox,
+            json_lines=args.json,
+            state_dir=args.state_dir,
+            time_scale=args.time_scale,
+        )
+    except InvalidRequest as invalid:
+        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
+        print(f"gpuprov: {args.file}: invalid request", file=sys.stderr)
+        return EXIT_INVALID
+    except SettingsError as exc:
+        print(f"gpuprov: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _sandbox(action: str, state_dir: Path | None, time_scale: float) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import kubernetes.client
 import pytest
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import ManagedCluster
@@ -23,7 +24,7 @@ from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
 from sandbox.tls import TestCA
 from shared.credentials import StaticTokenCredential
 from shared.events import close_event_publisher
-from shared.sequence import RunInput
+from shared.sequence import RunInput, RunOptions
 from shared.settings import current_settings
 from shared.validation import parse_request
 from tests.sandbox_fixtures import SANDBOX_TOKEN, SUBSCRIPTION
@@ -48,9 +49,9 @@ class World:
     host: LocalDurableHost
     ca_path: str
 
-    def start(self, document: dict[str, Any]) -> str:
+    def start(self, document: dict[str, Any], options: RunOptions | None = None) -> str:
         request = parse_request(json.dumps(document), current_settings())
-        run = RunInput(request=request)
+        run = RunInput(request=request, options=options or RunOptions())
         return self.host.start_new(
             "provision_gpu_pool",
             instance_id=request.request_id,
@@ -96,6 +97,21 @@ class World:
         self.clock.advance(3600)
         self.arm.settle()
 
+    def gpu_nodes(self, cluster_id: str) -> list[str]:
+        """Names of the cluster's nodes outside its system pool (real kubernetes client)."""
+        access = self.kube.ensure_cluster(cluster_id)
+        with kubernetes.client.ApiClient(_configuration(access)) as api:
+            nodes: Any = kubernetes.client.CoreV1Api(api).list_node(
+                label_selector="kubernetes.azure.com/agentpool!=system"
+            )
+            return [str(n.metadata.name) for n in nodes.items]
+
+    def jobs(self, cluster_id: str, namespace: str) -> list[str]:
+        access = self.kube.ensure_cluster(cluster_id)
+        with kubernetes.client.ApiClient(_configuration(access)) as api:
+            listed: Any = kubernetes.client.BatchV1Api(api).list_namespaced_job(namespace)
+            return [str(j.metadata.name) for j in listed.items]
+
     def events(self, subscription: str = "all") -> list[tuple[str, str]]:
         """(step, status) of every event on a subscription, in order."""
         received: list[tuple[str, str]] = []
@@ -112,6 +128,21 @@ class World:
                         }
                         received.append((props["step"], props["status"]))
         return received
+
+
+def _configuration(access: Any) -> Any:
+    configuration = kubernetes.client.Configuration()
+    configuration.host = access.server
+    configuration.ssl_ca_cert = access.ca_path
+    configuration.api_key = {"authorization": f"Bearer {access.token}"}
+    return configuration
+
+
+def cluster_id(resource_group: str, name: str) -> str:
+    return (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.ContainerService/managedClusters/{name}"
+    )
 
 
 def _text(value: object) -> str:

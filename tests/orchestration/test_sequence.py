@@ -13,8 +13,9 @@ from typing import Any
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from sandbox.arm import CapacityRule
+from shared.sequence import RunOptions
 from tests.conftest import EXAMPLES
-from tests.orchestration.conftest import World
+from tests.orchestration.conftest import World, cluster_id
 
 SEED: dict[str, Any] = json.loads(
     next(p for p in EXAMPLES if p.stem == "seed-walkthrough").read_text()
@@ -68,11 +69,26 @@ def test_existing_cluster_gets_a_pool_and_only_the_pool_is_deleted(world: World)
     world.existing_cluster("platform-rg", "platform-aks", "westeurope")
     output = completed(world, example("existing-cluster-gpu-pool"))
     assert output["status"] == "completed"
-    assert [step for step, _ in world.events()][:4] == [
-        "register-features", "register-features", "create-node-pool", "create-node-pool",
-    ]  # fmt: skip
+    assert world.events() == [
+        ("register-features", "started"),
+        ("register-features", "skipped"),
+        ("create-node-pool", "started"),
+        ("create-node-pool", "succeeded"),
+        ("install-device-plugin", "started"),
+        ("install-device-plugin", "succeeded"),
+        ("verify-gpus", "started"),
+        ("verify-gpus", "succeeded"),
+        ("run-job", "started"),
+        ("run-job", "succeeded"),
+        ("cleanup", "started"),
+        ("cleanup", "succeeded"),
+        ("completed", "completed"),
+    ]
     assert output["deleted"] == ["job samples-tf-mnist-demo", "node pool gpua100"]
     assert world.clusters("platform-rg") == ["platform-aks"], "the cluster is not ours: it stays"
+    cluster = cluster_id("platform-rg", "platform-aks")
+    assert world.gpu_nodes(cluster) == [], "the pool's nodes left with the pool"
+    assert world.jobs(cluster, "gpu-checks") == [], "the job was deleted"
     pools = [r for r in world.arm.requests if "/agentPools/gpua100" in r.path]
     assert [r.method for r in pools if r.method in ("PUT", "DELETE")] == ["PUT", "DELETE"]
 
@@ -157,3 +173,15 @@ def test_polling_follows_the_server_and_stays_bounded(world: World) -> None:
     # create cluster 480 s, create pool 300 s, delete cluster 300 s; a poll per 10 s at most
     simulated = 480 + 300 + 300
     assert len(operation_gets) <= simulated // 10 + 8
+
+
+def test_long_waits_keep_every_history_bounded(world: World) -> None:
+    """A waiting sub-orchestration continues as new, so no history grows with the wait."""
+    instance = world.start(SEED, RunOptions(polls_per_execution=4, max_poll_seconds=10))
+    status = world.host.wait_for_completion(instance, timeout=120)
+    assert status.output["status"] == "completed"
+    lengths = {i: len(world.host.history(i)) for i in world.host.instance_ids()}
+    waits = [n for i, n in lengths.items() if i != instance]
+    assert waits, "the waits ran as sub-orchestrations"
+    assert max(waits) <= 4 * 8, lengths
+    assert lengths[instance] < 150, "the main history holds steps, not polls"

@@ -68,94 +68,93 @@ def _kube(request: ProvisionRequest) -> Iterator[Any]:
         yield adapter
 
 
+Operation = Callable[[Any, ProvisionRequest, Payload], StepAnswer | HistoryModel]
+
+
+def _on_arm(payload: Any, operation: Operation) -> dict[str, Any]:
+    """Run one operation with an ARM adapter; its answer (or classified failure) as JSON."""
+    data = _payload(payload)
+
+    def work() -> StepAnswer | HistoryModel:
+        with _arm() as arm:
+            return operation(arm, _request(data), data)
+
+    return _answer(work)
+
+
+def _on_cluster(payload: Any, operation: Operation) -> dict[str, Any]:
+    """Run one operation with a Kubernetes adapter for the request's cluster."""
+    data = _payload(payload)
+
+    def work() -> StepAnswer | HistoryModel:
+        request = _request(data)
+        with _kube(request) as kube:
+            return operation(kube, request, data)
+
+    return _answer(work)
+
+
+def _now(data: Payload) -> datetime:
+    return datetime.fromisoformat(data["now"])
+
+
 # -- ARM ---------------------------------------------------------------------------------------
 
 
 @bp.activity_trigger(input_name="payload")
 def register_features(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> StepAnswer:
+    def register(arm: Any, request: ProvisionRequest, data: Payload) -> StepAnswer:
         from shared.arm import FeatureRegistration
 
-        request = _request(data)
         previous = data.get("previous")
-        with _arm() as arm:
-            report = arm.register_features(
-                request.subscription_id,
-                request.preview_features,
-                FeatureRegistration.model_validate(previous) if previous else None,
-            )
+        report = arm.register_features(
+            request.subscription_id,
+            request.preview_features,
+            FeatureRegistration.model_validate(previous) if previous else None,
+        )
         return StepAnswer(value=_dump(report), done=report.done)
 
-    return _answer(work)
+    return _on_arm(payload, register)
 
 
 @bp.activity_trigger(input_name="payload")
 def start_create_cluster(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        with _arm() as arm:
-            handle: HistoryModel = arm.start_create_cluster(
-                _request(data), datetime.fromisoformat(data["now"])
-            )
-        return handle
-
-    return _answer(work)
+    return _on_arm(
+        payload, lambda arm, request, data: arm.start_create_cluster(request, _now(data))
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def start_create_node_pool(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        with _arm() as arm:
-            handle: HistoryModel = arm.start_create_pool(
-                _request(data), data["vmSize"], data["zones"], datetime.fromisoformat(data["now"])
-            )
-        return handle
-
-    return _answer(work)
+    return _on_arm(
+        payload,
+        lambda arm, request, data: arm.start_create_pool(
+            request, data["vmSize"], data["zones"], _now(data)
+        ),
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def start_delete_node_pool(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        request = _request(data)
-        with _arm() as arm:
-            handle: HistoryModel = arm.start_delete_pool(request, request.node_pool.name)
-        return handle
-
-    return _answer(work)
+    return _on_arm(
+        payload, lambda arm, request, _: arm.start_delete_pool(request, request.node_pool.name)
+    )
 
 
 @bp.activity_trigger(input_name="payload")
 def start_delete_cluster(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        with _arm() as arm:
-            handle: HistoryModel = arm.start_delete_cluster(_request(data))
-        return handle
-
-    return _answer(work)
+    return _on_arm(payload, lambda arm, request, _: arm.start_delete_cluster(request))
 
 
 @bp.activity_trigger(input_name="payload")
 def check_operation(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> StepAnswer:
+    def check(arm: Any, request: ProvisionRequest, data: Payload) -> StepAnswer:
         from shared.arm import OperationHandle
 
         handle = OperationHandle.model_validate(data["handle"])
         if handle.done:
             return StepAnswer(value={"state": "Succeeded"}, done=True)
-        with _arm() as arm:
-            status = arm.check_operation(handle)
+        status = arm.check_operation(handle)
         return StepAnswer(
             value=_dump(status),
             error=status.error,
@@ -163,7 +162,7 @@ def check_operation(payload: Any) -> dict[str, Any]:
             retry_after=status.retry_after,
         )
 
-    return _answer(work)
+    return _on_arm(payload, check)
 
 
 # -- Kubernetes --------------------------------------------------------------------------------
@@ -171,99 +170,61 @@ def check_operation(payload: Any) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def install_device_plugin(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        request = _request(data)
-        with _kube(request) as kube:
-            result: HistoryModel = kube.install_device_plugin(request)
-        return result
-
-    return _answer(work)
+    return _on_cluster(payload, lambda kube, request, _: kube.install_device_plugin(request))
 
 
 @bp.activity_trigger(input_name="payload")
 def check_device_plugin(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> StepAnswer:
-        request = _request(data)
-        with _kube(request) as kube:
-            status = kube.device_plugin_status(request)
+    def check(kube: Any, request: ProvisionRequest, _: Payload) -> StepAnswer:
+        status = kube.device_plugin_status(request)
         return StepAnswer(value=_dump(status), done=status.ready)
 
-    return _answer(work)
+    return _on_cluster(payload, check)
 
 
 @bp.activity_trigger(input_name="payload")
 def check_gpus(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> StepAnswer:
-        request = _request(data)
-        with _kube(request) as kube:
-            status = kube.gpu_status(request, data["vmSize"])
+    def check(kube: Any, request: ProvisionRequest, data: Payload) -> StepAnswer:
+        status = kube.gpu_status(request, data["vmSize"])
         return StepAnswer(value=_dump(status), done=status.ready)
 
-    return _answer(work)
+    return _on_cluster(payload, check)
 
 
 @bp.activity_trigger(input_name="payload")
 def start_job(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        request = _request(data)
-        with _kube(request) as kube:
-            started: HistoryModel = kube.start_job(request, data["vmSize"])
-        return started
-
-    return _answer(work)
+    return _on_cluster(payload, lambda kube, request, data: kube.start_job(request, data["vmSize"]))
 
 
 @bp.activity_trigger(input_name="payload")
 def check_job(payload: Any) -> dict[str, Any]:
     """Done when the job ended, or can never run (unschedulable is reported, not waited on)."""
-    data = _payload(payload)
 
-    def work() -> StepAnswer:
-        request = _request(data)
-        with _kube(request) as kube:
-            status = kube.job_status(request)
+    def check(kube: Any, request: ProvisionRequest, _: Payload) -> StepAnswer:
+        status = kube.job_status(request)
         ended = status.state in ("succeeded", "failed", "pending-unschedulable", "not-found")
         return StepAnswer(value=_dump(status), done=ended)
 
-    return _answer(work)
+    return _on_cluster(payload, check)
 
 
 @bp.activity_trigger(input_name="payload")
 def collect_job_log(payload: Any) -> dict[str, Any]:
     """The pod log's tail (capped) and what the job reported in it."""
-    data = _payload(payload)
 
-    def work() -> StepAnswer:
+    def collect(kube: Any, request: ProvisionRequest, _: Payload) -> StepAnswer:
         from shared.job_result import parse_job_result
 
-        request = _request(data)
-        with _kube(request) as kube:
-            tail = kube.job_log_tail(request, current_settings().job_log_tail_bytes)
+        tail = kube.job_log_tail(request, current_settings().job_log_tail_bytes)
         result = parse_job_result(tail.text)
         return StepAnswer(value={"log": _dump(tail), "result": _dump(result) if result else None})
 
-    return _answer(work)
+    return _on_cluster(payload, collect)
 
 
 @bp.activity_trigger(input_name="payload")
 def delete_job(payload: Any) -> dict[str, Any]:
-    data = _payload(payload)
-
-    def work() -> HistoryModel:
-        request = _request(data)
-        with _kube(request) as kube:
-            deleted: HistoryModel = kube.delete_job(request)
-        return deleted
-
-    return _answer(work)
+    return _on_cluster(payload, lambda kube, request, _: kube.delete_job(request))
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -74,6 +74,18 @@ class Settings(BaseModel):
         default="", alias="ServiceBusConnection__fullyQualifiedNamespace"
     )
     """Service Bus namespace `<name>.servicebus.windows.net`, reached with the app's identity."""
+    reaper_schedule: str = Field(
+        default="0 */15 * * * *", min_length=1, alias="GPUPROV_REAPER_SCHEDULE"
+    )
+    """NCRONTAB schedule (with seconds) of the reaper that deletes expired or orphaned resources."""
+    reaper_dry_run: bool = Field(default=False, alias="GPUPROV_REAPER_DRY_RUN")
+    """True: the reaper only reports what it would delete; it deletes and publishes nothing."""
+    reaper_grace_hours: int = Field(default=2, ge=0, alias="GPUPROV_REAPER_GRACE_HOURS")
+    """Hours the reaper waits before deleting an unexpired orphan (its run over, or unknown)."""
+    reaper_subscriptions: AllowList = Field(
+        default=frozenset(), alias="GPUPROV_REAPER_SUBSCRIPTIONS"
+    )
+    """Subscription ids the reaper scans, comma-separated; empty: GPUPROV_ALLOWED_SUBSCRIPTIONS."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

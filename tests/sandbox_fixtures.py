@@ -21,7 +21,8 @@ SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "myResourceGroup"
 LOCATION = "eastus"
 SANDBOX_TOKEN = "sandbox-token"
-TIMINGS = ArmTimings(retry_after_seconds=1)
+TIMINGS = ArmTimings(retry_after_seconds=1, cluster_create_seconds=600)
+"""A ten-minute cluster creation: the clock, not the wall, pays for it."""
 
 
 @pytest.fixture

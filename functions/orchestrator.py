@@ -142,6 +142,11 @@ class Run:
             self.durations[name] = (self.now - began).total_seconds()
             yield self.publish(name, "failed", "cancelled by a cancel event")
             raise
+        except Exception as unexpected:  # an activity that failed past its retries: still clean up
+            self.durations[name] = (self.now - began).total_seconds()
+            message = f"unexpected failure: {str(unexpected).splitlines()[0][:500]}"
+            yield self.publish(name, "failed", message)
+            raise StepFailed(name, message) from None
         self.durations[name] = (self.now - began).total_seconds()
         status = "skipped" if details and details.get("skipped") else "succeeded"
         yield self.publish(name, status, (details or {}).get("message", ""), details=details)

@@ -10,6 +10,7 @@ Only activities import this module, so the SDK imports at its top cost nothing a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,7 +42,15 @@ from shared.errors import (
 )
 from shared.request import NewCluster, PreviewFeature, ProvisionRequest
 from shared.settings import Settings
-from shared.specs import JsonDict, cluster_body, matches, owned_by, pool_body
+from shared.specs import (
+    OWNER_TAG,
+    REQUEST_ID_TAG,
+    JsonDict,
+    cluster_body,
+    matches,
+    owned_by,
+    pool_body,
+)
 from shared.wire import HistoryModel
 
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
@@ -400,6 +409,48 @@ class ArmAdapter:
                 request.resource_group, request.target.cluster_name, pool_name, polling=start
             )
         return _started(base, start)
+
+    # -- what the reaper needs ----------------------------------------------------------------
+
+    def list_clusters(self, subscription_id: str) -> list[JsonDict]:
+        """Every managed cluster of a subscription as JSON, its agentPoolProfiles included."""
+        aks = self._aks_client(subscription_id)
+        with _classified():
+            return [cluster.as_dict() for cluster in aks.managed_clusters.list()]
+
+    def start_delete_tagged(
+        self,
+        subscription_id: str,
+        resource_group: str,
+        cluster_name: str,
+        pool_name: str | None,
+        request_id: str,
+    ) -> None:
+        """Start deleting a cluster (pool_name None) or pool that still carries this deployment's
+        owner tag and `request_id`, read again just before: tags changed since a list are honoured.
+        Gone or already deleting is done."""
+        aks = self._aks_client(subscription_id)
+        if pool_name is None:
+            existing = self._get_cluster_by_name(subscription_id, resource_group, cluster_name)
+            tags = (existing or {}).get("tags")
+            what = f"Managed cluster {cluster_name}"
+        else:
+            existing = self._get_pool_by_name(
+                subscription_id, resource_group, cluster_name, pool_name
+            )
+            tags = ((existing or {}).get("properties") or {}).get("tags")
+            what = f"Agent pool {pool_name} of cluster {cluster_name}"
+        if existing is None or _provisioning_state(existing) == "Deleting":
+            return
+        tags = tags or {}
+        if tags.get(OWNER_TAG) != self._settings.owner or tags.get(REQUEST_ID_TAG) != request_id:
+            raise not_owned(what, request_id)
+        start = _StartOnly()
+        with _classified(), contextlib.suppress(ResourceNotFoundError):
+            if pool_name is None:
+                aks.managed_clusters.begin_delete(resource_group, cluster_name, polling=start)
+            else:
+                aks.agent_pools.begin_delete(resource_group, cluster_name, pool_name, polling=start)
 
     # -- polling ------------------------------------------------------------------------------
 

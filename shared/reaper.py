@@ -10,17 +10,15 @@ function of the listed resources, the time and the requests' states.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from azure.core.exceptions import ResourceNotFoundError
 from pydantic import AwareDatetime, Field
 
-from shared.arm import ArmAdapter, _classified, _StartOnly
+from shared.arm import ArmAdapter
 from shared.errors import StepError
 from shared.events import Outcome, event_publisher
 from shared.request import ProvisionRequest
@@ -79,6 +77,8 @@ def request_state(
         if policy is not None:
             keeps_cluster = policy.delete_cluster is False
             keeps_pool = not policy.delete_node_pool and not policy.delete_cluster
+    if finished_at is not None and finished_at.tzinfo is None:
+        finished_at = finished_at.replace(tzinfo=UTC)  # the Durable API reports UTC
     return RequestState(
         phase="finished",
         finished_at=finished_at,
@@ -113,7 +113,8 @@ class ListedCluster:
     provisioning_state: str
     pools: tuple[ListedPool, ...] = ()
     created_at: datetime | None = None
-    """ARM's systemData.createdAt, when given: how long an unknown request's cluster has been."""
+    """ARM's systemData.createdAt, when given: an unknown request's cluster goes once it is older
+    than the grace. A pool's age is not listed, so an unknown request's pool waits for expiry."""
 
     @property
     def resource_id(self) -> str:
@@ -221,7 +222,7 @@ def _plan_cluster(
     for pool in sorted(cluster.pools, key=lambda p: p.name.lower()):
         if not _ours(pool.tags, owner) or pool.mode.lower() == SYSTEM_MODE:
             continue  # a system pool goes with its cluster; AKS refuses to delete it alone
-        verdict = _verdict(pool.tags, "pool", now, states, grace, cluster.created_at)
+        verdict = _verdict(pool.tags, "pool", now, states, grace, created_at=None)
         if verdict.reason is None:
             plan.skipped.append(
                 Skip(resource_id=cluster.pool_id(pool.name), reason=verdict.why_not)
@@ -419,29 +420,20 @@ class Reaper:
 
     def list_clusters(self, subscription_id: str) -> list[ListedCluster]:
         """Every managed cluster of the subscription, with its pools, in one paged list."""
-        aks = self._adapter._aks_client(subscription_id)
-        with _classified():
-            return [
-                listed_cluster(subscription_id, cluster.as_dict())
-                for cluster in aks.managed_clusters.list()
-            ]
+        return [
+            listed_cluster(subscription_id, raw)
+            for raw in self._adapter.list_clusters(subscription_id)
+        ]
 
     def start_delete(self, deletion: Deletion) -> None:
         """Start the DELETE without waiting for it; already gone is fine."""
-        aks = self._adapter._aks_client(deletion.subscription_id)
-        start = _StartOnly()
-        with _classified(), contextlib.suppress(ResourceNotFoundError):
-            if deletion.pool_name is None:
-                aks.managed_clusters.begin_delete(
-                    deletion.resource_group, deletion.cluster_name, polling=start
-                )
-            else:
-                aks.agent_pools.begin_delete(
-                    deletion.resource_group,
-                    deletion.cluster_name,
-                    deletion.pool_name,
-                    polling=start,
-                )
+        self._adapter.start_delete_tagged(
+            deletion.subscription_id,
+            deletion.resource_group,
+            deletion.cluster_name,
+            deletion.pool_name,
+            deletion.request_id,
+        )
         log.info("reaper: deleting %s (%s)", deletion.resource_id, deletion.reason)
 
     def _publish_reaped(self, deletion: Deletion, now: datetime) -> None:

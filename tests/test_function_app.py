@@ -2,17 +2,21 @@
 
 Covers: host.json settings the later triggers rely on (bundle v4, maxDequeueCount, task hub),
 function_app registering only blueprints, and the validate endpoint answering 200 with the
-normalised request or 400 with JSON errors.
+normalised request or 400 with JSON errors; the reaper timer's schedule from settings; and a cold
+start that loads no cloud SDK.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import azure.functions as func
 import pytest
 from azure.functions.decorators.function_app import Function
 from azure.functions.decorators.http import HttpMethod, HttpTrigger
+from azure.functions.decorators.timer import TimerTrigger
 
 from tests.conftest import EXAMPLES, ROOT
 
@@ -61,3 +65,29 @@ def test_validate_rejects_with_json_errors(functions: dict[str, Function]) -> No
     errors = json.loads(response.get_body())["errors"]
     assert {"path": "$.subscriptionId", "message": "required field is missing"} in errors
     assert any(e["path"] == "$.nodePool.name" for e in errors)
+
+
+def test_reaper_timer_reads_its_schedule_from_settings(functions: dict[str, Function]) -> None:
+    reaper = functions["reap_expired"]
+    trigger = reaper.get_trigger()
+    assert isinstance(trigger, TimerTrigger)
+    assert trigger.schedule == "%GPUPROV_REAPER_SCHEDULE%"
+    bindings = {b["type"] for b in json.loads(reaper.get_function_json())["bindings"]}
+    assert bindings == {"timerTrigger", "durableClient"}
+
+
+def test_app_start_loads_no_cloud_sdk() -> None:
+    """The worker imports function_app on a cold start; the SDKs load in the functions."""
+    probe = (
+        "import sys, function_app; function_app.app.get_functions();"
+        "print(sorted(m for m in sys.modules if m.startswith(%r)))"
+    )
+    heavy = ("azure.mgmt", "kubernetes", "azure.servicebus", "azure.storage", "azure.identity")
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe % (heavy,)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded.strip() == "[]"

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: help setup test lint format schema clean
+.PHONY: help setup demo test lint format schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ $(PY_STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.tom
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
+
+demo: setup ## The main job on the sandbox: a request through the queue to its completed event
+	$(BIN)/gpuprov demo
 
 lint: $(PY_STAMP) ## Lint: ruff (lint + format check), mypy, import-linter, schema in sync
 	$(BIN)/ruff check .

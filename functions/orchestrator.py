@@ -53,6 +53,8 @@ class Run:
         self.started = context.current_utc_datetime
         self.durations: dict[str, float] = {}
         self.attempts: dict[tuple[str, str], int] = {}
+        self.trail: list[dict[str, str]] = []
+        """The outcomes so far, in the custom status (what GET /api/requests/{id} shows)."""
         self.created_cluster = False
         self.created_pool = False
         self.started_job = False
@@ -69,7 +71,10 @@ class Run:
         """The publish activity for one step outcome; ids repeat only for the same attempt."""
         key = (step, status)
         self.attempts[key] = self.attempts.get(key, 0) + 1
-        self.context.set_custom_status({"step": step, "status": status})
+        self.trail.append(
+            {"step": step, "status": status, "at": self.now.isoformat(), "message": message[:200]}
+        )
+        self.context.set_custom_status({"step": step, "status": status, "events": self.trail})
         outcome = {
             "requestId": self.request.request_id,
             "step": step,

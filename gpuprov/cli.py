@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shared.problems import InvalidRequest, Problem
@@ -52,6 +52,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
     run.add_argument("--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)")
 
+    submit = commands.add_parser(
+        "submit",
+        help="put a request on the app's requests queue (exit 2 when it is invalid)",
+        description="Checks the request first, as the app will; prints its request id.",
+    )
+    submit.add_argument("file", help="request JSON file, or - for standard input")
+    submit.add_argument(
+        "--via",
+        choices=["queue", "servicebus"],
+        default="queue",
+        help="the Storage queue (default) or the Service Bus queue",
+    )
+    submit.add_argument(
+        "--no-check", action="store_true", help="send it unchecked (to see the app reject it)"
+    )
+    _connection_options(submit)
+
+    watch = commands.add_parser(
+        "watch",
+        help="follow the events topic; with --request, until that request's final event "
+        "(exit 0 completed, 1 failed or rejected)",
+    )
+    watch.add_argument("--request", metavar="ID", help="only this request; stop at its end")
+    watch.add_argument("--subscription", default="all", help="topic subscription (default all)")
+    watch.add_argument("--json", action="store_true", help="print each CloudEvent as JSON")
+    watch.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    _connection_options(watch)
+
+    parked = commands.add_parser(
+        "poison",
+        help="list the requests the app gave up on (provisioning-requests-poison), or replay them",
+    )
+    parked.add_argument("action", choices=["list", "replay"], help="replay: back onto the queue")
+    _connection_options(parked)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the main job on the sandbox: the seed walkthrough through the Storage queue, "
+        "followed on Service Bus to its end (exit 0 completed)",
+    )
+    demo.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
+    demo.add_argument(
+        "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
+    )
+
+    host = commands.add_parser(
+        "host",
+        help="run the app's triggers locally against the sandbox (queues, Service Bus, timers, "
+        "HTTP) until interrupted",
+    )
+    host.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
+    host.add_argument(
+        "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
+    )
+    host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
+
     sandbox = commands.add_parser(
         "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
     )
@@ -76,7 +132,93 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sandbox(args.action, args.state_dir, args.time_scale)
     if args.command == "run":
         return _run(args)
+    if args.command in ("submit", "watch", "poison"):
+        return _front_door(args)
+    if args.command == "demo":
+        from gpuprov import demo as demo_module
+
+        return _guarded("demo", lambda: demo_module.demo(args.state_dir, args.time_scale))
+    if args.command == "host":
+        from gpuprov import demo as demo_module
+
+        return _guarded(
+            "host", lambda: demo_module.host(args.state_dir, args.time_scale, args.port)
+        )
     return _validate(args.file, args.settings)
+
+
+def _guarded(command: str, action: Callable[[], int]) -> int:
+    """Run a long command; what it cannot do is one line on stderr and exit 1, no traceback."""
+    from gpuprov.front import FrontDoorError
+    from sandbox.control import SandboxError
+    from sandbox.functions_host import FunctionsHostError
+
+    try:
+        return action()
+    except (FrontDoorError, FunctionsHostError, SandboxError, SettingsError, OSError) as exc:
+        print(f"gpuprov {command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"gpuprov {command}: interrupted; everything it started is stopped", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--settings", type=Path, metavar="FILE", help="connections from this local.settings.json"
+    )
+    where.add_argument("--sandbox", action="store_true", help="the running local sandbox's")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="the sandbox's state directory"
+    )
+
+
+def _front_door(args: argparse.Namespace) -> int:
+    from gpuprov.front import FrontDoorError, poison, submit, watch
+
+    try:
+        values = _values(args.settings, args.sandbox, args.state_dir)
+        if args.command == "poison":
+            return poison(values, replay=args.action == "replay", out=sys.stdout)
+        if args.command == "watch":
+            return watch(
+                values,
+                request_id=args.request,
+                subscription=args.subscription,
+                out=sys.stdout,
+                json_lines=args.json,
+                timeout=args.timeout,
+            )
+        raw = _read(args.file)
+        if not args.no_check:
+            request = parse_request(raw, Settings.from_env(values))
+            raw = request.model_dump_json(by_alias=True).encode()
+        submit(raw, values, args.via)
+    except InvalidRequest as invalid:
+        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
+        print(f"gpuprov: {args.file}: invalid request; nothing sent", file=sys.stderr)
+        return EXIT_INVALID
+    except (FrontDoorError, SettingsError) as exc:
+        print(f"gpuprov {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.no_check:
+        print(request.request_id)
+    return EXIT_OK
+
+
+def _values(settings_file: Path | None, sandbox: bool, state_dir: Path | None) -> dict[str, str]:
+    """Connection settings: a local.settings.json, the sandbox's, or the environment."""
+    if sandbox:
+        from sandbox import control
+
+        where = state_dir or control.DEFAULT_STATE_DIR
+        settings_file = where / control.SETTINGS_FILE
+        if not control.status(where):
+            raise SettingsError("the sandbox is not running: start it with gpuprov sandbox up")
+    if settings_file is None:
+        return dict(os.environ)
+    return _settings_values(settings_file)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -161,6 +303,10 @@ def _read(source: str) -> bytes:
 def _settings(settings_file: Path | None) -> Settings:
     if settings_file is None:
         return Settings.from_env(os.environ)
+    return Settings.from_env(_settings_values(settings_file))
+
+
+def _settings_values(settings_file: Path) -> dict[str, str]:
     try:
         values = json.loads(settings_file.read_text(encoding="utf-8"))["Values"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -170,4 +316,4 @@ def _settings(settings_file: Path | None) -> Settings:
         ) from None
     if not isinstance(values, dict):
         raise SettingsError(f"{settings_file}: 'Values' must be an object")
-    return Settings.from_env({str(k): str(v) for k, v in values.items()})
+    return {str(k): str(v) for k, v in values.items()}

@@ -6,6 +6,7 @@ Its data lives in a directory of ours, never in the working tree.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import time
@@ -118,3 +119,14 @@ def connection_string(ports: dict[str, int]) -> str:
         f"QueueEndpoint=http://127.0.0.1:{ports['queue']}/{ACCOUNT};"
         f"TableEndpoint=http://127.0.0.1:{ports['table']}/{ACCOUNT};"
     )
+
+
+def create_queues(connection: str, names: tuple[str, ...]) -> None:
+    """Create the queues (an existing one is kept), as the app's infrastructure does on Azure."""
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.queue import QueueServiceClient
+
+    with QueueServiceClient.from_connection_string(connection) as service:
+        for name in names:
+            with contextlib.suppress(ResourceExistsError):
+                service.create_queue(name)

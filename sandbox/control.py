@@ -29,6 +29,8 @@ ENV_FILE = "sandbox.env"
 SETTINGS_FILE = "local.settings.json"
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' test bearer token, not a secret
 _SERVE_MARKER = "sandbox.serve"
+REQUEST_QUEUES = ("provisioning-requests", "provisioning-requests-poison")
+"""The Storage queues the app's infrastructure provides (infra/ on Azure)."""
 
 
 class SandboxError(RuntimeError):
@@ -63,6 +65,7 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, time_scale: float = 60.0) -> tuple[d
         servers = _wait_for_servers(state_dir, serve)
         storage = azurite.Azurite(state_dir / "azurite")
         storage.start()
+        azurite.create_queues(storage.connection_string, REQUEST_QUEUES)
     except (SandboxError, azurite.AzuriteError) as exc:
         _stop_pid(serve.pid)
         raise SandboxError(str(exc)) from None
@@ -197,6 +200,7 @@ def _write_settings(state_dir: Path, state: dict) -> None:
         "GPUPROV_ARM_ENDPOINT": state["endpoints"]["arm"]["url"],
         "GPUPROV_CA_BUNDLE": state["ca"],
         "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
+        "GPUPROV_REAPER_SCHEDULE": "0 */15 * * * *",  # %...% in a trigger must resolve
     }
     _write_json(state_dir / SETTINGS_FILE, {"IsEncrypted": False, "Values": values})
     lines = [f"export {name}='{value}'" for name, value in values.items()]

@@ -139,9 +139,11 @@ def test_a_failed_job_still_cleans_up_and_ends_failed(world: World) -> None:
 def test_cancel_during_cluster_creation_deletes_the_cluster(world: World) -> None:
     instance = world.start(SEED)
     world.host.run_until_idle(advance_clock=False)
-    assert world.host.get_status(instance).custom_status == {
-        "step": "create-cluster", "status": "started",
-    }  # fmt: skip
+    custom = world.host.get_status(instance).custom_status
+    assert (custom["step"], custom["status"]) == ("create-cluster", "started")
+    assert [(e["step"], e["status"]) for e in custom["events"]][-2:] == [
+        ("register-features", "skipped"), ("create-cluster", "started"),
+    ]  # fmt: skip
     world.host.raise_event(instance, "cancel")
     status = world.host.wait_for_completion(instance, timeout=120)
     assert status.output["status"] == "failed"

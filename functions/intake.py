@@ -1,0 +1,220 @@
+"""The front doors: a Storage queue, a Service Bus queue and HTTP, all into one intake.
+
+Valid input starts the orchestration with instance id = request id, once: a request id that
+already has an instance, in whatever state, is a duplicate and starts nothing. Invalid input is
+answered (a `rejected` event, or a 400) and never retried. Only infrastructure failures raise,
+so the host retries them and, past maxDequeueCount, parks the message in the poison queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions.orchestrator import CANCEL_EVENT, ORCHESTRATOR
+from shared.events import Outcome, event_publisher
+from shared.intake import (
+    Rejection,
+    Source,
+    accepted_outcome,
+    read_request,
+    rejected_outcome,
+    run_input,
+)
+from shared.request import ProvisionRequest
+from shared.settings import SettingsError, current_settings
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+REQUESTS_QUEUE = "provisioning-requests"
+"""The Storage queue and the Service Bus queue requests arrive on (same name on both)."""
+_JSON = "application/json"
+_ACTIVE = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
+
+
+class RejectedMessage(Exception):
+    """Raised after the `rejected` event of a Service Bus message, so the message is not
+    completed: the queue dead-letters it once its delivery count is spent. The topic drops the
+    repeated `rejected` events (same event id)."""
+
+
+@bp.queue_trigger(arg_name="message", queue_name=REQUESTS_QUEUE, connection="AzureWebJobsStorage")
+@bp.durable_client_input(client_name="client")
+async def request_from_storage_queue(
+    message: func.QueueMessage, client: df.DurableOrchestrationClient
+) -> None:
+    await _intake(message.get_body(), message.id or "", "storage-queue", client)
+
+
+@bp.service_bus_queue_trigger(
+    arg_name="message", queue_name=REQUESTS_QUEUE, connection="ServiceBusConnection"
+)
+@bp.durable_client_input(client_name="client")
+async def request_from_service_bus(
+    message: func.ServiceBusMessage, client: df.DurableOrchestrationClient
+) -> None:
+    accepted = await _intake(message.get_body(), message.message_id or "", "service-bus", client)
+    if not accepted:
+        raise RejectedMessage(
+            f"message {message.message_id} is not a valid request (its rejected event says why)"
+        )
+
+
+async def _intake(
+    raw: bytes, message_id: str, source: Source, client: df.DurableOrchestrationClient
+) -> bool:
+    """Accept (start once, publish `accepted`) or reject (publish `rejected`). False: rejected."""
+    found = read_request(raw, current_settings(), message_id)
+    if isinstance(found, ProvisionRequest):
+        await start_once(client, found, source)
+        return True
+    log.warning("rejected message %s from the %s: %d problem(s)", message_id, source,
+                len(found.problems))  # fmt: skip
+    await _publish(rejected_outcome(found, source, datetime.now(UTC), message_id))
+    return False
+
+
+async def start_once(
+    client: df.DurableOrchestrationClient, request: ProvisionRequest, source: Source
+) -> bool:
+    """Start the request's orchestration unless its id already has one. True: started now.
+
+    `accepted` is published before the start, so a retry after a failed start publishes the same
+    event id again (dropped by the topic's duplicate detection) and never a second run.
+    """
+    request_id = request.request_id
+    existing = await client.get_status(request_id)
+    if existing.runtime_status is not None:
+        log.info("request %s is a duplicate (its run is %s)", request_id,
+                 existing.runtime_status.value)  # fmt: skip
+        return False
+    await _publish(accepted_outcome(request, source, datetime.now(UTC)))
+    try:
+        await client.start_new(ORCHESTRATOR, request_id, run_input(request))
+    except Exception:
+        # Another delivery of the same request started it first (the extension refuses to
+        # replace a running instance); anything else is raised for the host to retry.
+        if (await client.get_status(request_id)).runtime_status is not None:
+            log.info("request %s was started by another delivery", request_id)
+            return False
+        raise
+    log.info("request %s accepted from the %s", request_id, source)
+    return True
+
+
+async def _publish(outcome: Outcome) -> None:
+    """Send an event without blocking the worker's event loop (the SDK sender is blocking)."""
+    await asyncio.to_thread(event_publisher(current_settings()).publish, outcome)
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+
+
+@bp.route(route="requests", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def submit_request(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """202 with the status and cancel URLs; 400 with every problem; 409 for a known id."""
+    try:
+        found = read_request(req.get_body(), current_settings(), "http")
+    except SettingsError as exc:
+        return _misconfigured(exc)
+    if isinstance(found, Rejection):
+        return _json({"errors": [p.model_dump() for p in found.problems]}, 400)
+    links = _links(req, found.request_id)
+    if not await start_once(client, found, "http"):
+        status = await client.get_status(found.request_id)
+        state = status.runtime_status.value if status.runtime_status else "unknown"
+        message = f"request {found.request_id} was already submitted; its run is {state}"
+        return _json({"requestId": found.request_id, "runtimeStatus": state,
+                      "message": message, **links}, 409)  # fmt: skip
+    return _json(
+        {"requestId": found.request_id, "runtimeStatus": "Pending", **links},
+        202,
+        headers={"Location": links["statusUri"]},
+    )
+
+
+@bp.route(route="requests/{id}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def request_status(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """The run's state, its current step, the step outcomes so far and, once over, its result."""
+    request_id = req.route_params.get("id", "")
+    status = await client.get_status(request_id)
+    if status.runtime_status is None:
+        return _unknown(request_id)
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    state = status.runtime_status.value
+    return _json(
+        {
+            "requestId": request_id,
+            "runtimeStatus": state,
+            "step": custom.get("step"),
+            "stepStatus": custom.get("status"),
+            "events": custom.get("events", []),
+            "createdTime": _iso(status.created_time),
+            "lastUpdatedTime": _iso(status.last_updated_time),
+            "result": None if state in _ACTIVE else status.output,
+        },
+        200,
+    )
+
+
+@bp.route(route="requests/{id}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def cancel_request(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """202: the run stops its current step and cleans up; 409 when it is already over."""
+    request_id = req.route_params.get("id", "")
+    status = await client.get_status(request_id)
+    if status.runtime_status is None:
+        return _unknown(request_id)
+    state = status.runtime_status.value
+    if state not in _ACTIVE:
+        message = f"request {request_id} is already over ({state}); nothing to cancel"
+        return _json({"requestId": request_id, "runtimeStatus": state, "message": message}, 409)
+    await client.raise_event(request_id, CANCEL_EVENT, None)
+    message = "cancel sent: the run stops its current step, cleans up and ends failed"
+    return _json({"requestId": request_id, "message": message, **_links(req, request_id)}, 202)
+
+
+def _links(req: func.HttpRequest, request_id: str) -> dict[str, str]:
+    """This app's own URLs for the request (no key in them: the caller has its own)."""
+    base = req.url.split("/api/", 1)[0]
+    return {
+        "statusUri": f"{base}/api/requests/{request_id}",
+        "cancelUri": f"{base}/api/requests/{request_id}/cancel",
+    }
+
+
+def _unknown(request_id: str) -> func.HttpResponse:
+    message = f"no request with id {request_id!r}: check the id returned when it was submitted"
+    return _json({"requestId": request_id, "message": message}, 404)
+
+
+def _misconfigured(exc: SettingsError) -> func.HttpResponse:
+    body = {"errors": [{"path": "$", "message": f"the provisioner is misconfigured: {exc}"}]}
+    return _json(body, 500)
+
+
+def _json(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, default=str), status_code=status, mimetype=_JSON, headers=headers
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

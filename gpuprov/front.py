@@ -1,0 +1,172 @@
+"""`gpuprov submit` and `gpuprov watch`: the provisioner's queues and topic from a terminal.
+
+submit puts a request on the Storage queue (or the Service Bus queue) the app listens on; watch
+follows the events topic by peeking, so it consumes nothing another subscriber needs and several
+watchers can follow the same subscription.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, Literal, TextIO
+
+from gpuprov.progress import FINAL_STEPS, Progress
+
+REQUESTS_QUEUE = "provisioning-requests"
+Via = Literal["queue", "servicebus"]
+
+
+class FrontDoorError(RuntimeError):
+    """The queue or topic cannot be reached or is missing; the message says what to set."""
+
+
+def submit(raw: bytes, values: Mapping[str, str], via: Via) -> None:
+    """Send the request document as it is (the app validates it again on arrival)."""
+    text = raw.decode("utf-8-sig")
+    if via == "queue":
+        _to_storage_queue(text, values)
+    else:
+        _to_service_bus(text, values)
+
+
+def _to_storage_queue(text: str, values: Mapping[str, str]) -> None:
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.storage.queue import QueueClient
+
+    connection = values.get("AzureWebJobsStorage", "")
+    if not connection:
+        raise FrontDoorError(
+            "AzureWebJobsStorage is not set: pass --settings local.settings.json or --sandbox"
+        )
+    try:
+        with QueueClient.from_connection_string(connection, REQUESTS_QUEUE) as queue:
+            queue.send_message(text)  # host.json messageEncoding "none": the text as it is
+    except ResourceNotFoundError:
+        raise FrontDoorError(
+            f"the Storage queue {REQUESTS_QUEUE} does not exist in that account: deploy the app "
+            "(azd up) or start it locally (gpuprov host --sandbox) first"
+        ) from None
+    except AzureError as exc:
+        raise FrontDoorError(f"cannot send to the Storage queue: {_first_line(exc)}") from None
+
+
+def _to_service_bus(text: str, values: Mapping[str, str]) -> None:
+    from azure.core.exceptions import AzureError
+    from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+    connection = _service_bus(values)
+    try:
+        with ServiceBusClient.from_connection_string(connection) as client:
+            sender = client.get_queue_sender(REQUESTS_QUEUE)
+            with sender:
+                sender.send_messages(ServiceBusMessage(text, content_type="application/json"))
+    except AzureError as exc:
+        raise FrontDoorError(f"cannot send to the Service Bus queue: {_first_line(exc)}") from None
+
+
+def watch(
+    values: Mapping[str, str],
+    *,
+    request_id: str | None,
+    subscription: str,
+    out: TextIO,
+    json_lines: bool,
+    timeout: float | None,
+) -> int:
+    """Follow the topic; with a request id, stop at its final event (0 completed, 1 not)."""
+    from azure.core.exceptions import AzureError
+    from azure.servicebus import ServiceBusClient
+
+    topic = values.get("GPUPROV_EVENTS_TOPIC") or "gpu-provisioning-events"
+    progress = Progress(out, json_lines=json_lines, show_request=request_id is None)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    next_sequence = 0
+    try:
+        with ServiceBusClient.from_connection_string(_service_bus(values)) as client:
+            receiver = client.get_subscription_receiver(topic, subscription)
+            with receiver:
+                while deadline is None or time.monotonic() < deadline:
+                    batch = receiver.peek_messages(
+                        max_message_count=100, sequence_number=next_sequence
+                    )
+                    for message in batch:
+                        next_sequence = max(next_sequence, (message.sequence_number or 0) + 1)
+                        event = _event(message)
+                        if event is None:
+                            continue
+                        data = event.get("data") or {}
+                        if request_id is not None and event.get("subject") != request_id:
+                            continue
+                        progress.show(event)
+                        if request_id is not None and data.get("step") in FINAL_STEPS:
+                            details = data.get("details") or {}
+                            progress.summary(details, str(data.get("step")), data.get("message"))
+                            return 0 if data.get("step") == "completed" else 1
+                    if not batch:
+                        time.sleep(0.5)
+    except AzureError as exc:
+        raise FrontDoorError(f"cannot read the events topic {topic}: {_first_line(exc)}") from None
+    print(f"gpuprov watch: no final event within {timeout:.0f} s", file=out, flush=True)
+    return 1
+
+
+def _event(message: Any) -> dict[str, Any] | None:
+    """A structured CloudEvent from a message body; None for anything else on the topic."""
+    try:
+        event = json.loads(b"".join(message.body))
+    except (TypeError, ValueError):
+        return None
+    return event if isinstance(event, dict) and "id" in event else None
+
+
+def _service_bus(values: Mapping[str, str]) -> str:
+    connection = values.get("ServiceBusConnection", "")
+    if not connection:
+        raise FrontDoorError(
+            "ServiceBusConnection is not set: pass --settings local.settings.json or --sandbox"
+        )
+    return connection
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+POISON_QUEUE = f"{REQUESTS_QUEUE}-poison"
+
+
+def poison(values: Mapping[str, str], *, replay: bool, out: TextIO) -> int:
+    """List the poison queue, or move every message back onto the requests queue (once fixed:
+    a message lands there only when the app kept failing on it, e.g. Service Bus unreachable)."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.storage.queue import QueueClient
+
+    connection = values.get("AzureWebJobsStorage", "")
+    if not connection:
+        raise FrontDoorError(
+            "AzureWebJobsStorage is not set: pass --settings local.settings.json or --sandbox"
+        )
+    moved = 0
+    try:
+        with (
+            QueueClient.from_connection_string(connection, POISON_QUEUE) as parked,
+            QueueClient.from_connection_string(connection, REQUESTS_QUEUE) as requests,
+        ):
+            if not replay:
+                for message in parked.peek_messages(max_messages=32):
+                    first = (str(message.content).strip().splitlines() or [""])[0][:80]
+                    print(f"{message.id}  dequeued {message.dequeue_count}x  {first}", file=out)
+                return 0
+            for message in parked.receive_messages(visibility_timeout=60):
+                requests.send_message(message.content)
+                parked.delete_message(message)
+                moved += 1
+    except ResourceNotFoundError:
+        print(f"{POISON_QUEUE} does not exist: nothing was ever parked", file=out)
+        return 0
+    except AzureError as exc:
+        raise FrontDoorError(f"cannot read {POISON_QUEUE}: {_first_line(exc)}") from None
+    print(f"moved {moved} message(s) from {POISON_QUEUE} back to {REQUESTS_QUEUE}", file=out)
+    return 0

@@ -1,0 +1,148 @@
+"""`gpuprov submit`, `watch` and `poison` against Azurite and the local Service Bus broker.
+
+Covers: an invalid request refused with its errors and exit 2, nothing queued; a valid one queued
+normalised, its id printed; `watch --request` printing that request's events (and no other's)
+from the topic, then the summary, exit 0 on `completed`; `poison list` and `poison replay`
+moving a parked message back onto the requests queue; a missing connection named in one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.queue import QueueClient
+
+from gpuprov.cli import main
+from sandbox.azurite import Azurite, create_queues
+from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from shared.events import EventPublisher, Outcome
+from shared.settings import Settings
+from tests.conftest import ROOT
+
+QUEUE, POISON = "provisioning-requests", "provisioning-requests-poison"
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
+        create_queues(server.connection_string, (QUEUE, POISON))
+        yield server
+
+
+@pytest.fixture
+def broker() -> Iterator[ServiceBusBroker]:
+    with ServiceBusBroker(CONFIG_PATH) as running:
+        yield running
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path, azurite: Azurite, broker: ServiceBusBroker) -> Path:
+    for queue in (QUEUE, POISON):
+        with QueueClient.from_connection_string(azurite.connection_string, queue) as client:
+            client.clear_messages()
+    values = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "ServiceBusConnection": broker.connection_string,
+    }
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": values}))
+    return path
+
+
+def queued(azurite: Azurite, queue: str = QUEUE) -> list[str]:
+    with QueueClient.from_connection_string(azurite.connection_string, queue) as client:
+        return [str(m.content) for m in client.peek_messages(max_messages=32)]
+
+
+def test_submit_refuses_an_invalid_request(
+    settings_file: Path, azurite: Azurite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"apiVersion": "gpuprov/v1", "location": 42}')
+    assert main(["submit", str(bad), "--settings", str(settings_file)]) == 2
+    captured = capsys.readouterr()
+    assert any(p["path"] == "$.location" for p in json.loads(captured.out))
+    assert "nothing sent" in captured.err
+    assert queued(azurite) == []
+
+
+def test_submit_queues_the_normalised_request(
+    settings_file: Path, azurite: Azurite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = ROOT / "examples" / "seed-walkthrough.json"
+    assert main(["submit", str(seed), "--settings", str(settings_file)]) == 0
+    assert capsys.readouterr().out.strip() == "seed-walkthrough-001"
+    (message,) = queued(azurite)
+    assert json.loads(message)["requestId"] == "seed-walkthrough-001"
+    assert json.loads(message)["cleanup"]["deleteCluster"] is True
+
+
+def test_watch_follows_one_request_to_its_end(
+    settings_file: Path, broker: ServiceBusBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    summary: dict[str, Any] = {
+        "durations": {"create-cluster": 480.0},
+        "jobResult": {"accuracy": 0.95, "step": 490, "gpu": "Tesla T4"},
+        "left": [],
+        "expiresAt": None,
+    }
+    outcomes = [
+        Outcome(request_id="other", step="accepted", status="accepted", time=now),
+        Outcome(request_id="mine", step="accepted", status="accepted", time=now),
+        Outcome(request_id="mine", step="create-cluster", status="started", time=now),
+        Outcome(
+            request_id="mine",
+            step="completed",
+            status="completed",
+            details=summary,
+            message="GPUs proven",
+            time=now,
+        ),
+    ]
+    settings = Settings.from_env({"ServiceBusConnection": broker.connection_string})
+    with EventPublisher(settings) as publisher:
+        for outcome in outcomes:
+            publisher.publish(outcome)
+
+    code = main(["watch", "--request", "mine", "--settings", str(settings_file), "--timeout", "30"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert [line.split()[2:4] for line in out.splitlines()[:3]] == [
+        ["accepted", "accepted"], ["create-cluster", "started"], ["completed", "completed"],
+    ]  # fmt: skip
+    assert "other" not in out
+    assert "job: accuracy 0.95 at step 490 on Tesla T4" in out
+    assert "outcome: completed" in out
+
+
+def test_poison_list_and_replay(
+    settings_file: Path, azurite: Azurite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with QueueClient.from_connection_string(azurite.connection_string, POISON) as client:
+        client.send_message('{"requestId": "parked-1"}')
+
+    assert main(["poison", "list", "--settings", str(settings_file)]) == 0
+    assert '{"requestId": "parked-1"}' in capsys.readouterr().out
+    assert main(["poison", "replay", "--settings", str(settings_file)]) == 0
+    assert "moved 1 message(s)" in capsys.readouterr().out
+    assert queued(azurite, POISON) == []
+    assert queued(azurite) == ['{"requestId": "parked-1"}']
+
+
+def test_a_missing_connection_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "local.settings.json"
+    empty.write_text('{"Values": {}}')
+    seed = ROOT / "examples" / "seed-walkthrough.json"
+    assert main(["submit", str(seed), "--settings", str(empty)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gpuprov submit: AzureWebJobsStorage is not set")
+    assert len(err.strip().splitlines()) == 1

@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from gpuprov.front import submit, watch
+from gpuprov import front
+from gpuprov.front import show_summary, submit, watch
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed-walkthrough.json"
@@ -57,12 +58,15 @@ def demo(state_dir: Path | None, time_scale: float, out: TextIO = sys.stdout) ->
                 out=out,
                 json_lines=False,
                 timeout=WATCH_SECONDS,
+                summary=False,
             )
         close_event_publisher()
     finally:
         if started:
             control.down(where)
-            print("sandbox: stopped", file=out)
+            print("\nsandbox: stopped; functions host: stopped", file=out)
+    if front.last_final:
+        show_summary(front.last_final, out)
     return code
 
 

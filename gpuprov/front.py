@@ -74,8 +74,10 @@ def watch(
     out: TextIO,
     json_lines: bool,
     timeout: float | None,
+    summary: bool = True,
 ) -> int:
-    """Follow the topic; with a request id, stop at its final event (0 completed, 1 not)."""
+    """Follow the topic; with a request id, stop at its final event (0 completed, 1 not).
+    `summary=False` leaves the summary to the caller (`last_final` holds the final event)."""
     from azure.core.exceptions import AzureError
     from azure.servicebus import ServiceBusClient
 
@@ -101,8 +103,10 @@ def watch(
                             continue
                         progress.show(event)
                         if request_id is not None and data.get("step") in FINAL_STEPS:
-                            details = data.get("details") or {}
-                            progress.summary(details, str(data.get("step")), data.get("message"))
+                            last_final.clear()
+                            last_final.update(data)
+                            if summary:
+                                show_summary(data, out, json_lines=json_lines)
                             return 0 if data.get("step") == "completed" else 1
                     if not batch:
                         time.sleep(0.5)
@@ -110,6 +114,16 @@ def watch(
         raise FrontDoorError(f"cannot read the events topic {topic}: {_first_line(exc)}") from None
     print(f"gpuprov watch: no final event within {timeout:.0f} s", file=out, flush=True)
     return 1
+
+
+last_final: dict[str, Any] = {}
+"""The data of the final event the last `watch` stopped at (the demo prints it at its very end)."""
+
+
+def show_summary(data: Mapping[str, Any], out: TextIO, *, json_lines: bool = False) -> None:
+    """The summary a final event carries: durations, the job's result, what stays."""
+    progress = Progress(out, json_lines=json_lines)
+    progress.summary(data.get("details") or {}, str(data.get("step")), data.get("message"))
 
 
 def _event(message: Any) -> dict[str, Any] | None:

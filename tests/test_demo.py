@@ -3,7 +3,7 @@
 Covers: on a stopped sandbox, the demo starts it, runs the seed walkthrough through the Storage
 queue and the local Functions host, prints every step from `accepted` to `completed` as read from
 the Service Bus topic, then the summary (durations, the job's accuracy, what is left), exits 0
-and leaves no sandbox process running.
+and leaves no sandbox process running; the summary is the last thing it prints.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def test_demo_runs_the_walkthrough_and_stops_what_it_started(tmp_path: Path) -> 
     assert any("job: accuracy 0.9" in line and "Tesla T4" in line for line in lines)
     assert "left running: nothing" in out
     assert "outcome: completed" in out
-    assert out.rstrip().endswith("sandbox: stopped")
+    assert "sandbox: stopped" in out
+    assert out.rstrip().endswith("outcome: completed")
     assert control.status(state_dir) == []
     assert "Traceback" not in done.stderr

@@ -79,7 +79,7 @@ def _on_arm(payload: Any, operation: Operation) -> dict[str, Any]:
         with _arm() as arm:
             return operation(arm, _request(data), data)
 
-    return _answer(work)
+    return _traced(operation, data, work)
 
 
 def _on_cluster(payload: Any, operation: Operation) -> dict[str, Any]:
@@ -91,7 +91,21 @@ def _on_cluster(payload: Any, operation: Operation) -> dict[str, Any]:
         with _kube(request) as kube:
             return operation(kube, request, data)
 
-    return _answer(work)
+    return _traced(operation, data, work)
+
+
+def _traced(
+    operation: Operation, data: Payload, work: Callable[[], StepAnswer | HistoryModel]
+) -> dict[str, Any]:
+    """The answer, worked out inside the activity's span (a child of its step's span)."""
+    from shared.telemetry import activity_span
+
+    where = data.get("trace") or {}
+    request_id = str((data.get("request") or {}).get("requestId", ""))
+    name = operation.__qualname__.split(".")[0]  # the activity function the operation is in
+    with activity_span(name, request_id, str(where.get("step", "request")),
+                       int(where.get("attempt", 1))):  # fmt: skip
+        return _answer(work)
 
 
 def _now(data: Payload) -> datetime:
@@ -234,5 +248,10 @@ def delete_job(payload: Any) -> dict[str, Any]:
 def publish_event(payload: Any) -> str:
     """Publish one step outcome; a failure raises so the activity is retried (ids dedupe)."""
     from shared.events import Outcome, event_publisher
+    from shared.telemetry import activity_span, record_outcome
 
-    return event_publisher(current_settings()).publish(Outcome.model_validate(_payload(payload)))
+    outcome = Outcome.model_validate(_payload(payload))
+    with activity_span("publish_event", outcome.request_id, outcome.step, outcome.attempt):
+        event_id = event_publisher(current_settings()).publish(outcome)
+    record_outcome(outcome)
+    return event_id

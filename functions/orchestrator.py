@@ -54,6 +54,9 @@ class Run:
         self.durations: dict[str, float] = {}
         self.attempts: dict[tuple[str, str], int] = {}
         self.trail: list[dict[str, str]] = []
+        self.step_trace: dict[str, Any] = {"step": "request", "attempt": 1}
+        """The step now running and its attempt: activities trace under that step's span."""
+        self.step_began: datetime = self.started
         """The outcomes so far, in the custom status (what GET /api/requests/{id} shows)."""
         self.created_cluster = False
         self.created_pool = False
@@ -71,6 +74,13 @@ class Run:
         """The publish activity for one step outcome; ids repeat only for the same attempt."""
         key = (step, status)
         self.attempts[key] = self.attempts.get(key, 0) + 1
+        if status == "started":
+            self.step_trace = {"step": step, "attempt": self.attempts[key]}
+            self.step_began = self.now
+        elif step in ("completed", "failed"):
+            extra["startedAt"] = self.started.isoformat()
+        elif step == self.step_trace["step"]:
+            extra["startedAt"] = self.step_began.isoformat()
         self.trail.append(
             {"step": step, "status": status, "at": self.now.isoformat(), "message": message[:200]}
         )
@@ -89,7 +99,7 @@ class Run:
     def call(self, activity: str, until: datetime | None = None, **payload: Any) -> Steps:
         """Run an activity; transient errors are retried after a durable timer, a bounded number
         of times, or until `until` (cleanup rides out another operation still on the cluster)."""
-        body = {"request": self.wire, **payload}
+        body = {"request": self.wire, "trace": self.step_trace, **payload}
         attempt = 0
         while True:
             raw = yield self.context.call_activity_with_retry(activity, _UNEXPECTED, body)
@@ -116,7 +126,7 @@ class Run:
         """Repeat a check activity in a waiting sub-orchestration until it says done."""
         job = WaitInput(
             activity=activity,
-            payload={"request": self.wire, **payload},
+            payload={"request": self.wire, "trace": self.step_trace, **payload},
             deadline=deadline(self.now, minutes),
             options=self.options,
         )

@@ -100,6 +100,8 @@ class Outcome(HistoryModel):
     time: AwareDatetime = Field(strict=False)
     """When it happened (the orchestrator's replay-safe clock, or the activity's); ISO 8601
     text is accepted, as an outcome passed to an activity arrives JSON-decoded."""
+    started_at: AwareDatetime | None = Field(default=None, strict=False)
+    """For a step's final outcome (and the run's): when it began. Traces use it; events don't."""
 
     @model_validator(mode="after")
     def _status_fits_step(self) -> Outcome:

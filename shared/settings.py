@@ -86,6 +86,16 @@ class Settings(BaseModel):
         default=frozenset(), alias="GPUPROV_REAPER_SUBSCRIPTIONS"
     )
     """Subscription ids the reaper scans, comma-separated; empty: GPUPROV_ALLOWED_SUBSCRIPTIONS."""
+    appinsights_connection: str = Field(default="", alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
+    """Application Insights connection string: traces and logs go to Azure Monitor when set."""
+    appinsights_authentication: str = Field(
+        default="", alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+    )
+    """`Authorization=AAD;ClientId=<id>`: telemetry sent with the managed identity, not a key."""
+    azure_client_id: str = Field(default="", alias="AZURE_CLIENT_ID")
+    """Client id of the user-assigned managed identity DefaultAzureCredential uses on Azure."""
+    trace_console: bool = Field(default=False, alias="GPUPROV_TRACE_CONSOLE")
+    """True: print traces (a span per step, the ARM and Kubernetes calls) to the console."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -33,15 +33,9 @@ def submit(raw: bytes, values: Mapping[str, str], via: Via) -> None:
 
 def _to_storage_queue(text: str, values: Mapping[str, str]) -> None:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
-    from azure.storage.queue import QueueClient
 
-    connection = values.get("AzureWebJobsStorage", "")
-    if not connection:
-        raise FrontDoorError(
-            "AzureWebJobsStorage is not set: pass --settings local.settings.json or --sandbox"
-        )
     try:
-        with QueueClient.from_connection_string(connection, REQUESTS_QUEUE) as queue:
+        with storage_queue(values, REQUESTS_QUEUE) as queue:
             queue.send_message(text)  # host.json messageEncoding "none": the text as it is
     except ResourceNotFoundError:
         raise FrontDoorError(
@@ -54,11 +48,10 @@ def _to_storage_queue(text: str, values: Mapping[str, str]) -> None:
 
 def _to_service_bus(text: str, values: Mapping[str, str]) -> None:
     from azure.core.exceptions import AzureError
-    from azure.servicebus import ServiceBusClient, ServiceBusMessage
+    from azure.servicebus import ServiceBusMessage
 
-    connection = _service_bus(values)
     try:
-        with ServiceBusClient.from_connection_string(connection) as client:
+        with service_bus(values) as client:
             sender = client.get_queue_sender(REQUESTS_QUEUE)
             with sender:
                 sender.send_messages(ServiceBusMessage(text, content_type="application/json"))
@@ -79,14 +72,13 @@ def watch(
     """Follow the topic; with a request id, stop at its final event (0 completed, 1 not).
     `summary=False` leaves the summary to the caller (`last_final` holds the final event)."""
     from azure.core.exceptions import AzureError
-    from azure.servicebus import ServiceBusClient
 
     topic = values.get("GPUPROV_EVENTS_TOPIC") or "gpu-provisioning-events"
     progress = Progress(out, json_lines=json_lines, show_request=request_id is None)
     deadline = None if timeout is None else time.monotonic() + timeout
     next_sequence = 0
     try:
-        with ServiceBusClient.from_connection_string(_service_bus(values)) as client:
+        with service_bus(values) as client:
             receiver = client.get_subscription_receiver(topic, subscription)
             with receiver:
                 while deadline is None or time.monotonic() < deadline:
@@ -135,13 +127,45 @@ def _event(message: Any) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "id" in event else None
 
 
-def _service_bus(values: Mapping[str, str]) -> str:
-    connection = values.get("ServiceBusConnection", "")
-    if not connection:
+def storage_queue(values: Mapping[str, str], name: str) -> Any:
+    """A queue client from AzureWebJobsStorage (a connection string), or identity-based from
+    AzureWebJobsStorage__queueServiceUri / __accountName with DefaultAzureCredential."""
+    from azure.storage.queue import QueueClient
+
+    connection = values.get("AzureWebJobsStorage", "")
+    if connection:
+        return QueueClient.from_connection_string(connection, name)
+    account = values.get("AzureWebJobsStorage__accountName", "")
+    endpoint = values.get("AzureWebJobsStorage__queueServiceUri", "") or (
+        f"https://{account}.queue.core.windows.net" if account else ""
+    )
+    if not endpoint:
         raise FrontDoorError(
-            "ServiceBusConnection is not set: pass --settings local.settings.json or --sandbox"
+            "no storage account: set AzureWebJobsStorage (a connection string) or "
+            "AzureWebJobsStorage__accountName, or pass --settings local.settings.json or --sandbox"
         )
-    return connection
+    from azure.identity import DefaultAzureCredential
+
+    return QueueClient(endpoint, name, credential=DefaultAzureCredential())
+
+
+def service_bus(values: Mapping[str, str]) -> Any:
+    """A Service Bus client from ServiceBusConnection, or identity-based from
+    ServiceBusConnection__fullyQualifiedNamespace with DefaultAzureCredential."""
+    from azure.servicebus import ServiceBusClient
+
+    connection = values.get("ServiceBusConnection", "")
+    if connection:
+        return ServiceBusClient.from_connection_string(connection)
+    namespace = values.get("ServiceBusConnection__fullyQualifiedNamespace", "")
+    if not namespace:
+        raise FrontDoorError(
+            "no Service Bus: set ServiceBusConnection or "
+            "ServiceBusConnection__fullyQualifiedNamespace, or pass --settings or --sandbox"
+        )
+    from azure.identity import DefaultAzureCredential
+
+    return ServiceBusClient(namespace, DefaultAzureCredential())
 
 
 def _first_line(exc: Exception) -> str:
@@ -155,18 +179,12 @@ def poison(values: Mapping[str, str], *, replay: bool, out: TextIO) -> int:
     """List the poison queue, or move every message back onto the requests queue (once fixed:
     a message lands there only when the app kept failing on it, e.g. Service Bus unreachable)."""
     from azure.core.exceptions import AzureError, ResourceNotFoundError
-    from azure.storage.queue import QueueClient
 
-    connection = values.get("AzureWebJobsStorage", "")
-    if not connection:
-        raise FrontDoorError(
-            "AzureWebJobsStorage is not set: pass --settings local.settings.json or --sandbox"
-        )
     moved = 0
     try:
         with (
-            QueueClient.from_connection_string(connection, POISON_QUEUE) as parked,
-            QueueClient.from_connection_string(connection, REQUESTS_QUEUE) as requests,
+            storage_queue(values, POISON_QUEUE) as parked,
+            storage_queue(values, REQUESTS_QUEUE) as requests,
         ):
             if not replay:
                 for message in parked.peek_messages(max_messages=32):

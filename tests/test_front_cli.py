@@ -144,5 +144,5 @@ def test_a_missing_connection_is_one_clear_line(
     seed = ROOT / "examples" / "seed-walkthrough.json"
     assert main(["submit", str(seed), "--settings", str(empty)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("gpuprov submit: AzureWebJobsStorage is not set")
+    assert err.startswith("gpuprov submit: no storage account: set AzureWebJobsStorage")
     assert len(err.strip().splitlines()) == 1

@@ -122,13 +122,14 @@ class Run:
         if winner == self.cancel:
             raise Cancelled()
 
-    def wait(self, activity: str, minutes: int, **payload: Any) -> Steps:
+    def wait(self, activity: str, minutes: int, carry: str | None = None, **payload: Any) -> Steps:
         """Repeat a check activity in a waiting sub-orchestration until it says done."""
         job = WaitInput(
             activity=activity,
             payload={"request": self.wire, "trace": self.step_trace, **payload},
             deadline=deadline(self.now, minutes),
             options=self.options,
+            carry=carry,
         )
         waiter = self.context.call_sub_orchestrator(
             WAITER, job.model_dump(mode="json", by_alias=True)
@@ -179,17 +180,13 @@ def _fail_on_error(step: str, answer: StepAnswer) -> None:
 def _register_features(run: Run) -> Steps:
     if not run.request.preview_features:
         return {"skipped": True, "message": "no preview feature requested"}
-    previous = None
-    limit = deadline(run.now, run.options.feature_minutes)
-    while True:
-        answer = yield from run.call("register_features", previous=previous)
-        _fail_on_error("register-features", answer)
-        previous = answer.value
-        if answer.done:
-            return {"features": previous}
-        if run.now >= limit:
-            raise StepFailed("register-features", "preview features did not register in time")
-        yield from run.sleep(run.options.default_poll_seconds)
+    answer = yield from run.wait(
+        "register_features", run.options.feature_minutes, carry="previous", previous=None
+    )
+    _fail_on_error("register-features", answer)
+    if not answer.done:
+        raise StepFailed("register-features", "preview features did not register in time")
+    return {"features": answer.value}
 
 
 def _operation(run: Run, start: str, minutes: int, owned: str = "", **payload: Any) -> Steps:
@@ -403,6 +400,8 @@ def wait_until_done(context: df.DurableOrchestrationContext) -> Steps:
         answer = StepAnswer.model_validate(raw)
         polls += 1
         permanent = answer.error is not None and answer.error.kind != "transient"
+        if job.carry and answer.error is None:
+            job.payload[job.carry] = answer.value
         if answer.done or permanent:
             return answer.model_dump(mode="json", by_alias=True)
         if context.current_utc_datetime >= job.deadline:

@@ -72,6 +72,9 @@ class WaitInput(HistoryModel):
     options: RunOptions
     polls: int = 0
     """Polls made by earlier executions (continue-as-new keeps the count)."""
+    carry: str | None = None
+    """A payload key that takes each answer's value for the next check (a check that needs
+    what it saw last, like feature registration)."""
 
 
 def deadline(now: datetime, minutes: int) -> datetime:

@@ -120,6 +120,9 @@ def test_spot_pool_falls_back_to_the_next_size_and_registers_its_feature(world: 
     feature = "/features/ManagedGPUExperiencePreview"
     feature_reads = [r for r in world.arm.requests if r.method == "GET" and feature in r.path]
     assert len(feature_reads) >= 2, "the feature took several polls to register"
+    registers = [r.path for r in world.arm.requests if r.method == "POST" and "/register" in r.path]
+    assert sum(feature in path for path in registers) == 1, "registered once, then only read"
+    assert any("/providers/Microsoft.ContainerService/register" in p for p in registers)
 
 
 def test_a_failed_job_still_cleans_up_and_ends_failed(world: World) -> None:

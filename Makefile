@@ -34,7 +34,7 @@ lint: $(PY_STAMP) ## Lint: ruff (lint + format check), mypy, import-linter, sche
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: setup lint ## Set up if needed, lint, then run every test
+test: setup lint check-infra ## Set up if needed, lint, check the infrastructure, then run every test
 	$(BIN)/pytest
 
 format: $(PY_STAMP) ## Rewrite the code in the house style (ruff)
@@ -45,4 +45,25 @@ schema: $(PY_STAMP) ## Regenerate schemas/provision-request.schema.json from the
 	$(BIN)/gpuprov schema > schemas/provision-request.schema.json
 
 clean: ## Remove the venv, npm packages and caches
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-infra node_modules .mypy_cache .ruff_cache .pytest_cache
+
+# checkov lives in its own venv: its many dependencies must not enter the app's .venv.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
+
+.PHONY: check-infra
+
+$(INFRA_STAMP): requirements-infra.txt
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	@touch $@
+
+check-infra: $(INFRA_STAMP) ## checkov over infra/: every Bicep file parses; a failed check fails unless skipped with a reason
+	$(INFRA_VENV)/bin/checkov --directory infra --framework bicep --skip-download --compact \
+		--output cli --output json --output-file-path console,$(INFRA_VENV)/checkov.json
+	@$(INFRA_VENV)/bin/python -c 'import json, sys; n = json.load(open(sys.argv[1]))["summary"]["parsing_errors"]; sys.exit("checkov could not parse %d file(s) in infra/" % n if n else 0)' \
+		$(INFRA_VENV)/checkov.json
+
+.PHONY: bench
+bench: setup ## Benchmarks: billed compute, cloud calls, cold start, throughput (bench/results.json)
+	$(BIN)/python -m bench

@@ -12,23 +12,17 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from functions.orchestrator import CANCEL_EVENT, ORCHESTRATOR
-from shared.events import Outcome, event_publisher
-from shared.intake import (
-    Rejection,
-    Source,
-    accepted_outcome,
-    read_request,
-    rejected_outcome,
-    run_input,
-)
-from shared.request import ProvisionRequest
-from shared.settings import SettingsError, current_settings
+
+if TYPE_CHECKING:  # the models load on the first message, not at app start
+    from shared.events import Outcome
+    from shared.intake import Source
+    from shared.request import ProvisionRequest
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -71,6 +65,10 @@ async def _intake(
     raw: bytes, message_id: str, source: Source, client: df.DurableOrchestrationClient
 ) -> bool:
     """Accept (start once, publish `accepted`) or reject (publish `rejected`). False: rejected."""
+    from shared.intake import read_request, rejected_outcome
+    from shared.request import ProvisionRequest
+    from shared.settings import current_settings
+
     found = read_request(raw, current_settings(), message_id)
     if isinstance(found, ProvisionRequest):
         await start_once(client, found, source)
@@ -89,6 +87,8 @@ async def start_once(
     `accepted` is published before the start, so a retry after a failed start publishes the same
     event id again (dropped by the topic's duplicate detection) and never a second run.
     """
+    from shared.intake import accepted_outcome, run_input
+
     request_id = request.request_id
     existing = await client.get_status(request_id)
     if existing.runtime_status is not None:
@@ -111,6 +111,9 @@ async def start_once(
 
 async def _publish(outcome: Outcome) -> None:
     """Send an event without blocking the worker's event loop (the SDK sender is blocking)."""
+    from shared.events import event_publisher
+    from shared.settings import current_settings
+
     await asyncio.to_thread(event_publisher(current_settings()).publish, outcome)
 
 
@@ -123,6 +126,9 @@ async def submit_request(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """202 with the status and cancel URLs; 400 with every problem; 409 for a known id."""
+    from shared.intake import Rejection, read_request
+    from shared.settings import SettingsError, current_settings
+
     try:
         found = read_request(req.get_body(), current_settings(), "http")
     except SettingsError as exc:
@@ -203,7 +209,7 @@ def _unknown(request_id: str) -> func.HttpResponse:
     return _json({"requestId": request_id, "message": message}, 404)
 
 
-def _misconfigured(exc: SettingsError) -> func.HttpResponse:
+def _misconfigured(exc: Exception) -> func.HttpResponse:
     body = {"errors": [{"path": "$", "message": f"the provisioner is misconfigured: {exc}"}]}
     return _json(body, 500)
 

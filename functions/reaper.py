@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.settings import current_settings
-
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
@@ -22,6 +20,7 @@ log = logging.getLogger(__name__)
 @bp.durable_client_input(client_name="client")
 async def reap_expired(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     from shared.reaper import RequestState, reap, request_state  # SDKs load here, not at start
+    from shared.settings import current_settings
 
     loop = asyncio.get_running_loop()
 

@@ -9,10 +9,6 @@ import json
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.problems import InvalidRequest
-from shared.settings import SettingsError, current_settings
-from shared.validation import parse_request
-
 bp = df.Blueprint()
 
 _JSON = "application/json"
@@ -20,6 +16,10 @@ _JSON = "application/json"
 
 @bp.route(route="validate", methods=["POST"])
 def validate_request(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.problems import InvalidRequest  # the models load on the first call
+    from shared.settings import SettingsError, current_settings
+    from shared.validation import parse_request
+
     try:
         request = parse_request(req.get_body(), current_settings())
     except InvalidRequest as invalid:

@@ -3,7 +3,8 @@
 Covers: host.json settings the later triggers rely on (bundle v4, maxDequeueCount, task hub),
 function_app registering only blueprints, and the validate endpoint answering 200 with the
 normalised request or 400 with JSON errors; the reaper timer's schedule from settings; and a cold
-start that loads no cloud SDK.
+start that loads no cloud SDK nor the request models; every activity registered under the name of
+its implementation.
 """
 
 from __future__ import annotations
@@ -77,12 +78,16 @@ def test_reaper_timer_reads_its_schedule_from_settings(functions: dict[str, Func
 
 
 def test_app_start_loads_no_cloud_sdk() -> None:
-    """The worker imports function_app on a cold start; the SDKs load in the functions."""
+    """The worker imports function_app on a cold start; the SDKs and the request models load
+    in the functions, on their first call."""
     probe = (
         "import sys, function_app; function_app.app.get_functions();"
         "print(sorted(m for m in sys.modules if m.startswith(%r)))"
     )
-    heavy = ("azure.mgmt", "kubernetes", "azure.servicebus", "azure.storage", "azure.identity")
+    heavy = (
+        "azure.mgmt", "kubernetes", "azure.servicebus", "azure.storage", "azure.identity",
+        "pydantic", "opentelemetry.sdk",
+    )  # fmt: skip
     loaded = subprocess.run(
         [sys.executable, "-c", probe % (heavy,)],
         cwd=ROOT,
@@ -91,3 +96,24 @@ def test_app_start_loads_no_cloud_sdk() -> None:
         check=True,
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def test_every_activity_is_registered_under_its_implementation(
+    functions: dict[str, Function],
+) -> None:
+    from functions import steps
+    from functions.activities import ACTIVITIES
+
+    activities = {
+        name
+        for name, function in functions.items()
+        if (trigger := function.get_trigger()) and trigger.get_binding_name() == "activityTrigger"
+    }
+    implemented = {
+        name
+        for name, value in vars(steps).items()
+        if callable(value)
+        and not name.startswith("_")
+        and getattr(value, "__module__", "") == steps.__name__
+    }
+    assert activities == set(ACTIVITIES) == implemented

@@ -14,6 +14,7 @@ Activities run sequentially in the thread that drives the host (`run_until_idle`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -66,6 +67,21 @@ class InstanceStatus:
     created_time: datetime
     last_updated_time: datetime
     history_length: int
+
+
+@dataclass(frozen=True)
+class DurableInvocation:
+    """One orchestrator episode or activity run: `seconds` of real time inside the function
+    (what Consumption billing counts), `started` on the host's clock, and for an episode the
+    number of history events the replay was given."""
+
+    kind: str
+    """Either orchestrator or activity."""
+    name: str
+    instance_id: str
+    started: float
+    seconds: float
+    history_events: int = 0
 
 
 @dataclass
@@ -210,6 +226,7 @@ class LocalDurableHost:
         self._execution_ids = itertools.count()
         self._driver: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._invocations: list[DurableInvocation] = []
 
     # ---- background driving ---------------------------------------------------------------
 
@@ -242,7 +259,10 @@ class LocalDurableHost:
         while not self._stopping.is_set():
             with self._lock:
                 seen = self._changes
-            self.run_until_idle()
+            # Busy past run_until_idle's timeout is load, not a runaway: keep driving rather
+            # than let the thread die and every instance stall.
+            with contextlib.suppress(TimeoutError):
+                self.run_until_idle()
             self._wait_for_change(seen, _IDLE_WAIT)
 
     def _wait_for_change(self, seen: int, longest: float) -> None:
@@ -290,6 +310,12 @@ class LocalDurableHost:
         """The current execution's history events, as sent to the orchestrator."""
         with self._lock:
             return [dict(e) for e in self._instance(instance_id).history]
+
+    @property
+    def invocations(self) -> list[DurableInvocation]:
+        """Every orchestrator episode and activity run so far, oldest first."""
+        with self._lock:
+            return list(self._invocations)
 
     def instance_ids(self) -> list[str]:
         with self._lock:
@@ -464,8 +490,16 @@ class LocalDurableHost:
             payload = context_json(inst.history, inst.instance_id, inst.input_json, parent_id)
             handle = self.index.orchestrators[inst.name]
             execution = inst.execution
+            replayed = len(inst.history)
+        began = time.perf_counter()
         state = self._invoke_orchestrator(handle, payload)
+        seconds = time.perf_counter() - began
         with self._lock:
+            self._invocations.append(
+                DurableInvocation(
+                    "orchestrator", inst.name, inst.instance_id, now, seconds, replayed
+                )
+            )
             if inst.terminal or inst.execution != execution:
                 return True  # terminated while the episode ran
             try:
@@ -718,11 +752,18 @@ class LocalDurableHost:
             details = reason
         else:
             _quiet_codec_advisories()
+            started = self.clock.now()
+            began = time.perf_counter()
             try:
                 result = activity.invoke(run.call.input_json)
             except Exception as exc:
                 reason = f"Activity function '{run.call.name}' failed: {type(exc).__name__}: {exc}"
                 details = "".join(traceback.format_exception(exc))
+            seconds = time.perf_counter() - began
+            with self._lock:
+                self._invocations.append(
+                    DurableInvocation("activity", run.call.name, run.instance_id, started, seconds)
+                )
         with self._lock:
             if inst.terminal or inst.execution != run.execution:
                 return True

@@ -183,6 +183,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+@dataclass(frozen=True)
+class KubeRequest:
+    """One request as the server received it (path includes the cluster prefix), for counting."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+
+    @property
+    def watch(self) -> bool:
+        return self.query.get("watch") in ("true", "1")
+
+
 class KubeSimulator:
     """Kubernetes API server for any number of simulated AKS clusters (a ClusterBackend)."""
 
@@ -205,6 +218,7 @@ class KubeSimulator:
         self._by_key: dict[str, Cluster] = {}
         self._faults: list[Fault] = []
         self._failure_rules: list[FailureRule] = []
+        self._requests: list[KubeRequest] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -309,6 +323,16 @@ class KubeSimulator:
 
     # --- test helpers ---------------------------------------------------------------------
 
+    @property
+    def requests(self) -> list[KubeRequest]:
+        """Every API request received so far (any cluster), oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
     def settle(self) -> None:
         """Run every cluster's controllers up to the clock's now (requests do this too)."""
         with self._changed:
@@ -373,6 +397,8 @@ class KubeSimulator:
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        with self._lock:
+            self._requests.append(KubeRequest(method, url.path, query))
         try:
             if url.path in ("/version", "/version/"):
                 handler.send_json(200, _VERSION)

@@ -1,0 +1,185 @@
+"""The whole app on one machine, in this process, on a clock the durable host moves.
+
+The ARM and Kubernetes simulators run on a ManualClock with realistic operation times; the local
+Durable host jumps that clock to the next durable timer whenever it has nothing else to do, so
+half an hour of simulated cloud time costs seconds. Requests enter the way production's do:
+through the Storage queue (Azurite), the real intake function, then the orchestration; events go
+to the local Service Bus broker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.arm import ArmSimulator, ArmTimings
+from sandbox.clock import ManualClock
+from sandbox.kube import KubeSimulator, KubeTimings
+from sandbox.tls import TestCA, make_ca
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "examples" / "seed-walkthrough.json"
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+RESOURCE_GROUP = "myResourceGroup"
+LOCATION = "eastus"
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' fixed test token, not a secret
+REQUEST_QUEUE = "provisioning-requests"
+PREVIEW_FEATURE = {"namespace": "Microsoft.ContainerService", "name": "ManagedGPUExperiencePreview"}
+
+REALISTIC_ARM = ArmTimings(
+    feature_registration_reads=1_000_000_000,  # only time registers it: 3 minutes
+    feature_registration_seconds=180.0,
+    cluster_create_seconds=480.0,
+    pool_create_seconds=300.0,
+    cluster_delete_seconds=300.0,
+    pool_delete_seconds=300.0,
+)
+"""Feature 3 min, cluster 8 min, pool 5 min, deletes 5 min; Retry-After stays ARM's 15 s."""
+REALISTIC_KUBE = KubeTimings(job_run=180.0)
+"""The GPU job runs 3 minutes once its pod started."""
+
+
+def bench_request(index: int, run: str = "bench") -> dict[str, Any]:
+    """The seed walkthrough with a preview feature, under its own request id and cluster name."""
+    document: dict[str, Any] = json.loads(SEED.read_text())
+    document["requestId"] = f"{run}-{index:03d}"
+    document["target"] = {**document["target"], "clusterName": f"{run}-aks-{index:03d}"}
+    document["previewFeatures"] = [PREVIEW_FEATURE]
+    return document
+
+
+@dataclass
+class Cloud:
+    """The ARM and Kubernetes simulators on one ManualClock, with realistic timings."""
+
+    clock: ManualClock
+    ca: TestCA
+    kube: KubeSimulator
+    arm: ArmSimulator
+
+
+@contextmanager
+def cloud(workdir: Path) -> Iterator[Cloud]:
+    clock = ManualClock()
+    ca = make_ca(workdir / "ca")
+    with (
+        KubeSimulator(clock, ca, entra_token=SANDBOX_TOKEN, timings=REALISTIC_KUBE) as kube,
+        ArmSimulator(clock, ca, kube, timings=REALISTIC_ARM) as arm,
+    ):
+        arm.add_resource_group(SUBSCRIPTION, RESOURCE_GROUP, LOCATION)
+        yield Cloud(clock, ca, kube, arm)
+
+
+def product_settings(cloud: Cloud) -> dict[str, str]:
+    """What points the product's ARM adapter at the simulator."""
+    return {
+        "GPUPROV_ARM_ENDPOINT": cloud.arm.url,
+        "GPUPROV_CA_BUNDLE": str(cloud.ca.ca_path),
+        "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
+    }
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Put the app settings in the environment (where the app reads them), then restore it."""
+    from shared.settings import current_settings
+
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    current_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        current_settings.cache_clear()
+
+
+@dataclass
+class AppStack:
+    """The running app: its Functions host, and the simulators it calls."""
+
+    cloud: Cloud
+    host: Any  # LocalFunctionsHost
+    storage: str
+
+    def submit(self, requests: list[dict[str, Any]]) -> None:
+        """Put each request on the Storage queue, as a producer in production does."""
+        from azure.storage.queue import QueueClient
+
+        with QueueClient.from_connection_string(self.storage, REQUEST_QUEUE) as queue:
+            for request in requests:
+                queue.send_message(json.dumps(request))
+
+    def wait_for_final(self, request_ids: list[str], timeout: float) -> dict[str, str]:
+        """Each request's final runtime status; TimeoutError after `timeout` real seconds."""
+        from sandbox.durable.host import TERMINAL
+
+        deadline = time.monotonic() + timeout
+        final: dict[str, str] = {}
+        while len(final) < len(request_ids):
+            for request_id in request_ids:
+                if request_id in final:
+                    continue
+                try:
+                    status = self.host.durable.get_status(request_id)
+                except KeyError:
+                    continue  # the intake has not started it yet
+                if status.runtime_status in TERMINAL:
+                    output = status.output if isinstance(status.output, dict) else {}
+                    final[request_id] = str(output.get("status", status.runtime_status.value))
+            if len(final) < len(request_ids):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{len(request_ids) - len(final)} of {len(request_ids)} requests "
+                        f"unfinished after {timeout:.0f} s"
+                    )
+                time.sleep(0.05)
+        return final
+
+
+@contextmanager
+def app_stack(workdir: Path | None = None) -> Iterator[AppStack]:
+    """Start simulators, Azurite, the Service Bus broker and the Functions host; stop them all."""
+    from sandbox.azurite import Azurite, create_queues
+    from sandbox.functions_host import LocalFunctionsHost
+    from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+
+    with ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        simulated = stack.enter_context(cloud(workdir))
+        storage = stack.enter_context(Azurite(workdir / "azurite"))
+        broker = stack.enter_context(ServiceBusBroker(CONFIG_PATH))
+        create_queues(storage.connection_string, (REQUEST_QUEUE, f"{REQUEST_QUEUE}-poison"))
+        values = {
+            "AzureWebJobsStorage": storage.connection_string,
+            "ServiceBusConnection": broker.connection_string,
+            "GPUPROV_REAPER_SCHEDULE": "0 0 0 1 1 *",  # once a year: not during a run
+            **product_settings(simulated),
+        }
+        stack.enter_context(environment(values))
+        stack.callback(_close_event_publisher)
+        import function_app
+
+        host = LocalFunctionsHost(
+            function_app.app, env=values, clock=simulated.clock, poll_seconds=0.1
+        )
+        stack.enter_context(host)
+        yield AppStack(simulated, host, storage.connection_string)
+
+
+def _close_event_publisher() -> None:
+    from shared.events import close_event_publisher
+
+    close_event_publisher()

@@ -1,0 +1,50 @@
+"""`python -m bench --quick`: the benchmark runs end to end at tiny sizes.
+
+Covers: the entry point exits 0 and writes results JSON with the four groups, each with a
+measured value, its baseline and their ratio; the one benchmarked request completed through the
+app and its script baseline's job succeeded; the app made at least the minimum cloud calls; the
+throughput runs finished every request; and the printed table names every group.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+GROUPS = ("billed_compute", "cloud_calls", "cold_start", "throughput")
+
+
+def test_quick_bench_writes_four_groups_with_baselines(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=55,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    groups = json.loads(out.read_text())["groups"]
+    assert set(groups) == set(GROUPS)
+    for name in GROUPS:
+        assert groups[name]["baseline"] > 0, name
+        assert groups[name]["ratio"] == pytest.approx(
+            groups[name]["value"] / groups[name]["baseline"]
+        ), name
+    billed = groups["billed_compute"]
+    assert billed["app"]["outcome"] == "completed"
+    assert billed["script"]["job_state"] == "succeeded"
+    assert billed["ratio"] < 1  # the app is not billed for waiting; the script is
+    assert groups["cloud_calls"]["ratio"] >= 1
+    assert all(run["unfinished"] == 0 for run in groups["throughput"]["runs"])
+    for label in ("billed compute", "cloud calls", "cold start", "throughput N=2"):
+        assert label in finished.stdout

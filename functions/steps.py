@@ -58,12 +58,29 @@ def _arm() -> Iterator[Any]:
 
 @contextmanager
 def _kube(request: ProvisionRequest) -> Iterator[Any]:
+    """A Kubernetes adapter for the request's cluster, with this worker's cached credentials;
+    a failure forgets them, so the retry fetches fresh ones."""
+    from shared.credentials import cluster_credentials
     from shared.kube import KubeAdapter
 
-    with _arm() as arm:
-        credentials = arm.cluster_credentials(request)
-    with KubeAdapter(credentials) as adapter:
-        yield adapter
+    key = (
+        current_settings().arm_endpoint,
+        request.subscription_id,
+        request.resource_group.lower(),
+        request.target.cluster_name.lower(),
+    )
+
+    def fetch() -> Any:
+        with _arm() as arm:
+            return arm.cluster_credentials(request)
+
+    credentials = cluster_credentials.get(key, fetch)
+    try:
+        with KubeAdapter(credentials) as adapter:
+            yield adapter
+    except StepError:
+        cluster_credentials.forget(key)
+        raise
 
 
 Operation = Callable[[Any, ProvisionRequest, Payload], StepAnswer | HistoryModel]

@@ -5,7 +5,9 @@ Both are secrets: they live inside an activity and never enter orchestration his
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,3 +48,43 @@ class ClusterCredentials:
     """PEM of the CA that signed the API server's certificate."""
     token: str = field(repr=False)
     """Bearer token: the user token of a local-account cluster, or an Entra token for AKS."""
+
+
+class CredentialCache:
+    """A worker's recently fetched cluster credentials, in memory only, for `ttl` seconds.
+
+    Every Kubernetes activity needs them, and fetching costs two ARM calls (the cluster, then
+    listClusterUserCredential); a run makes dozens of such activities within minutes. Whoever
+    fails with cached credentials forgets them, so the retry fetches fresh ones (a cluster
+    recreated under the same name, a rotated certificate).
+    """
+
+    def __init__(self, ttl: float = 300.0, clock: Any = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, ...], tuple[float, ClusterCredentials]] = {}
+
+    def get(
+        self, key: tuple[str, ...], fetch: Callable[[], ClusterCredentials]
+    ) -> ClusterCredentials:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry[0] < self._ttl:
+                return entry[1]
+        fetched = fetch()
+        with self._lock:
+            self._entries[key] = (now, fetched)
+        return fetched
+
+    def forget(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def __repr__(self) -> str:
+        return f"CredentialCache({len(self._entries)} clusters)"
+
+
+cluster_credentials = CredentialCache()
+"""This worker process's cache (activities share it)."""

@@ -8,16 +8,13 @@ injected faults, and then routed; due operations are settled at the start of eac
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
 import ssl
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -26,7 +23,7 @@ from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Re
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
 from sandbox.cloud import ClusterBackend
-from sandbox.tls import TestCA
+from sandbox.tls import TestCA, TlsHttpServer, TlsRequestHandler
 
 
 @dataclass
@@ -180,52 +177,15 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
 ]
 
 
-class _Server(ThreadingHTTPServer):
-    """Accepts plain TCP and leaves the TLS handshake to each connection's own thread."""
-
-    daemon_threads = True
-
+class _Server(TlsHttpServer):
     def __init__(self, simulator: ArmSimulator, context: ssl.SSLContext) -> None:
         self.simulator = simulator
-        self.context = context
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = self.socket.accept()
-        tls = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self.connections_lock:
-            self.connections.add(tls)
-        return tls, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up or fail the handshake are not the server's problem."""
-
-    def drop_connections(self) -> None:
-        with self.connections_lock:
-            open_connections = list(self.connections)
-        for connection in open_connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(context, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY each keep-alive answer
-    # waits on the client's delayed ACK (~40 ms), which dominated a whole run's wall time.
-    disable_nagle_algorithm = True
+class _Handler(TlsRequestHandler):
     timeout = 30
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.do_handshake()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the simulator keeps its own request log."""
@@ -250,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status != 204 and self.command != "HEAD":
             self.wfile.write(payload)
 
-    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle  # noqa: N815
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
 
 
 class ArmSimulator:

@@ -11,14 +11,12 @@ import copy
 import hashlib
 import json
 import re
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,7 +37,7 @@ from sandbox.kube.objects import (
     strategic_merge,
 )
 from sandbox.kube.store import KINDS, ApiError, WatchEvent
-from sandbox.tls import TestCA
+from sandbox.tls import TestCA, TlsHttpServer, TlsRequestHandler
 
 _CLUSTER_PATH = re.compile(r"^/clusters/(?P<key>[^/]+)(?P<rest>/.*)$")
 _API_PATH = re.compile(
@@ -101,48 +99,16 @@ def parse_route(path: str) -> Route:
     return Route(resource, namespace, name, sub)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(TlsHttpServer):
     def __init__(self, simulator: KubeSimulator, context: ssl.SSLContext) -> None:
         self.simulator = simulator
-        self.context = context
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def get_request(self) -> tuple[Any, Any]:
-        """Accept plain TCP; the TLS handshake happens in the connection's own thread."""
-        raw, address = self.socket.accept()
-        wrapped = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        return wrapped, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Dropped connections and failed handshakes are normal for a test server."""
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            for connection in self.connections:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(context, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY each keep-alive answer
-    # waits on the client's delayed ACK (~40 ms), which dominated a whole run's wall time.
-    disable_nagle_algorithm = True
+class _Handler(TlsRequestHandler):
     server: _Server
 
-    def setup(self) -> None:
-        self.request.do_handshake()
-        with self.server.connections_lock:
-            self.server.connections.add(self.request)
-        super().setup()
-
     def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.request)
         with contextlib.suppress(OSError):
             super().finish()
 
@@ -248,7 +214,7 @@ class KubeSimulator:
         with self._changed:
             self._changed.notify_all()
         server.shutdown()
-        server.close_connections()
+        server.drop_connections()
         server.server_close()
         if thread is not None:
             thread.join()

@@ -44,7 +44,7 @@ class RejectedMessage(Exception):
 async def request_from_storage_queue(
     message: func.QueueMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    await _intake(message.get_body(), message.id or "", "storage-queue", client)
+    await _intake(message.get_body(), message.id or "unidentified", "storage-queue", client)
 
 
 @bp.service_bus_queue_trigger(
@@ -54,7 +54,9 @@ async def request_from_storage_queue(
 async def request_from_service_bus(
     message: func.ServiceBusMessage, client: df.DurableOrchestrationClient
 ) -> None:
-    accepted = await _intake(message.get_body(), message.message_id or "", "service-bus", client)
+    # The SDKs give every message an id; a sender may still leave it empty
+    message_id = message.message_id or f"sequence-{message.sequence_number}"
+    accepted = await _intake(message.get_body(), message_id, "service-bus", client)
     if not accepted:
         raise RejectedMessage(
             f"message {message.message_id} is not a valid request (its rejected event says why)"
@@ -73,10 +75,16 @@ async def _intake(
     if isinstance(found, ProvisionRequest):
         await start_once(client, found, source)
         return True
-    log.warning("rejected message %s from the %s: %d problem(s)", message_id, source,
-                len(found.problems))  # fmt: skip
-    await _publish(rejected_outcome(found, source, datetime.now(UTC), message_id))
+    if found.claimed_id is not None and await _has_run(client, found.claimed_id):
+        found = found.under_message_id()  # never into the stream of a run it is not part of
+    log.warning("%s: rejected message %s from the %s: %d problem(s); nothing started",
+                found.request_id, message_id, source, len(found.problems))  # fmt: skip
+    await _publish(rejected_outcome(found, source, datetime.now(UTC)))
     return False
+
+
+async def _has_run(client: df.DurableOrchestrationClient, request_id: str) -> bool:
+    return (await client.get_status(request_id)).runtime_status is not None
 
 
 async def start_once(
@@ -92,8 +100,8 @@ async def start_once(
     request_id = request.request_id
     existing = await client.get_status(request_id)
     if existing.runtime_status is not None:
-        log.info("request %s is a duplicate (its run is %s)", request_id,
-                 existing.runtime_status.value)  # fmt: skip
+        log.info("%s: duplicate from the %s: already submitted (its run is %s); nothing started",
+                 request_id, source, existing.runtime_status.value)  # fmt: skip
         return False
     await _publish(accepted_outcome(request, source, datetime.now(UTC)))
     try:
@@ -102,10 +110,10 @@ async def start_once(
         # Another delivery of the same request started it first (the extension refuses to
         # replace a running instance); anything else is raised for the host to retry.
         if (await client.get_status(request_id)).runtime_status is not None:
-            log.info("request %s was started by another delivery", request_id)
+            log.info("%s: duplicate: another delivery started it; nothing started", request_id)
             return False
         raise
-    log.info("request %s accepted from the %s", request_id, source)
+    log.info("%s: accepted from the %s; its run started", request_id, source)
     return True
 
 

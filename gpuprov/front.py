@@ -8,11 +8,14 @@ watchers can follow the same subscription.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from gpuprov.progress import FINAL_STEPS, Progress
+from shared.problems import InvalidRequest, Problem
 
 REQUESTS_QUEUE = "provisioning-requests"
 Via = Literal["queue", "servicebus"]
@@ -31,8 +34,22 @@ def submit(raw: bytes, values: Mapping[str, str], via: Via) -> None:
         _to_service_bus(text, values)
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What XML 1.0 cannot carry: a Storage queue message must fit an XML request (Put Message),
+so Azure refuses it; Azurite stores it and then fails every read of the queue."""
+
+
 def _to_storage_queue(text: str, values: Mapping[str, str]) -> None:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    bad = _NOT_XML.search(text)
+    if bad is not None:
+        message = (
+            f"character U+{ord(bad.group()):04X} at offset {bad.start()} cannot travel on a "
+            "Storage queue (a message must fit an XML request): remove it, or send the file "
+            "with --via servicebus"
+        )
+        raise InvalidRequest([Problem(path="$", message=message)])
 
     try:
         with storage_queue(values, REQUESTS_QUEUE) as queue:
@@ -70,13 +87,20 @@ def watch(
     summary: bool = True,
 ) -> int:
     """Follow the topic; with a request id, stop at its final event (0 completed, 1 not).
-    `summary=False` leaves the summary to the caller (`last_final` holds the final event)."""
+    `summary=False` leaves the summary to the caller (`last_final` holds the final event).
+
+    Events enqueued before the watch began are shown marked `replayed`. Once the request's
+    `accepted` is seen it has a run, and only that run's end (`completed`, `failed`) ends the
+    watch: a `rejected` event under its id then comes from another message and is only shown.
+    """
     from azure.core.exceptions import AzureError
 
     topic = values.get("GPUPROV_EVENTS_TOPIC") or "gpu-provisioning-events"
     progress = Progress(out, json_lines=json_lines, show_request=request_id is None)
+    began = datetime.now(UTC)
     deadline = None if timeout is None else time.monotonic() + timeout
     next_sequence = 0
+    has_run = False
     try:
         with service_bus(values) as client:
             receiver = client.get_subscription_receiver(topic, subscription)
@@ -93,19 +117,27 @@ def watch(
                         data = event.get("data") or {}
                         if request_id is not None and event.get("subject") != request_id:
                             continue
-                        progress.show(event)
-                        if request_id is not None and data.get("step") in FINAL_STEPS:
+                        enqueued = message.enqueued_time_utc
+                        replayed = enqueued is not None and enqueued < began
+                        step = data.get("step")
+                        foreign = has_run and step == "rejected"
+                        progress.show(event, replayed=replayed, note=_FOREIGN if foreign else "")
+                        has_run = has_run or step == "accepted"
+                        if request_id is not None and step in FINAL_STEPS and not foreign:
                             last_final.clear()
                             last_final.update(data)
                             if summary:
                                 show_summary(data, out, json_lines=json_lines)
-                            return 0 if data.get("step") == "completed" else 1
+                            return 0 if step == "completed" else 1
                     if not batch:
                         time.sleep(0.5)
     except AzureError as exc:
         raise FrontDoorError(f"cannot read the events topic {topic}: {_first_line(exc)}") from None
     print(f"gpuprov watch: no final event within {timeout:.0f} s", file=out, flush=True)
     return 1
+
+
+_FOREIGN = "(another message with this request id; the run goes on)"
 
 
 last_final: dict[str, Any] = {}

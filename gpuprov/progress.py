@@ -26,8 +26,9 @@ class Progress:
         self.began = time.monotonic()
         self._seen: set[str] = set()
 
-    def show(self, event: dict[str, Any]) -> bool:
-        """Show one structured CloudEvent; False when its id was shown already."""
+    def show(self, event: dict[str, Any], *, replayed: bool = False, note: str = "") -> bool:
+        """Show one structured CloudEvent; False when its id was shown already. A `replayed`
+        event was published before this watch began: it is marked so, not timed."""
         if event["id"] in self._seen:
             return False
         self._seen.add(event["id"])
@@ -35,16 +36,24 @@ class Progress:
             print(json.dumps(event), file=self.out, flush=True)
             return True
         data: dict[str, Any] = event.get("data") or {}
-        mark = _MARKS.get(str(data.get("status")), "·")
+        step, status = str(data.get("step")), str(data.get("status"))
+        mark = _MARKS.get(status, "·")
         who = f"{event.get('subject')}  " if self.show_request else ""
-        line = f"{time.monotonic() - self.began:6.1f}s  {who}{mark} {data.get('step'):<22} "
-        line += str(data.get("status"))
-        if data.get("message"):
-            line += f"  {data['message']}"
+        when = "replayed" if replayed else f"{time.monotonic() - self.began:6.1f}s"
+        line = f"{when:>8}  {who}{mark} {step:<22}"
+        message = str(data.get("message") or "")
+        if status == step:  # a lifecycle event: its status is its step's name, said once
+            message = message.removeprefix(f"{step}: ").removeprefix(f"{step} ")
+        else:
+            line += f" {status}"
+        if message:
+            line += f"  {message}"
         error = data.get("error")
         if isinstance(error, dict):
             line += f" [{error.get('code')}] {error.get('hint') or ''}".rstrip()
-        print(line, file=self.out, flush=True)
+        if note:
+            line += f"  {note}"
+        print(line.rstrip(), file=self.out, flush=True)
         return True
 
     def summary(self, details: dict[str, Any], outcome: str, error: str | None = None) -> None:
@@ -62,6 +71,8 @@ class Progress:
         if result:
             gpu = f" on {result['gpu']}" if result.get("gpu") else ""
             print(f"  job: accuracy {result['accuracy']} at step {result['step']}{gpu}", file=out)
+        if details.get("deleted"):
+            print(f"  deleted: {', '.join(details['deleted'])}", file=out)
         if details.get("left"):
             print(f"  left running: {', '.join(details['left'])} until {details['expiresAt']}",
                   file=out)  # fmt: skip

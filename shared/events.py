@@ -2,7 +2,8 @@
 
 The step names, statuses, event ids and types are a public contract: subscribers filter on them
 (the `failures` subscription on `status=failed`, `completed` on `step=completed`). An event id is
-`{requestId}:{step}:{status}` (plus `:{attempt}` for a repeated step's later attempts), and it is
+`{requestId}:{step}:{status}` (plus `:{attempt}` for a repeated step's later attempts, and a
+digest of the message for a rejection, so each rejected message has its own), and it is
 also the Service Bus message id, so duplicate detection drops the replays that at-least-once
 activities produce. Building an event is pure; `EventPublisher` sends it with one long-lived
 sender per worker process. An event always fits one Service Bus message: a long log tail is cut
@@ -11,6 +12,7 @@ to its end and marked, never dropped silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -102,6 +104,9 @@ class Outcome(HistoryModel):
     text is accepted, as an outcome passed to an activity arrives JSON-decoded."""
     started_at: AwareDatetime | None = Field(default=None, strict=False)
     """For a step's final outcome (and the run's): when it began. Traces use it; events don't."""
+    message_id: str | None = None
+    """For a rejection: the queue message it answers. Its event id ends with a digest of it, so
+    two rejected messages never share an id, while a redelivery of one repeats its id."""
 
     @model_validator(mode="after")
     def _status_fits_step(self) -> Outcome:
@@ -135,9 +140,16 @@ def _keys(value: JsonValue, path: str) -> Iterator[str]:
 
 
 def event_id(outcome: Outcome) -> str:
-    """`{requestId}:{step}:{status}`, plus `:{attempt}` from the second attempt on."""
+    """`{requestId}:{step}:{status}`, plus `:{attempt}` from the second attempt on, plus
+    `:m{digest}` of the message a rejection answers (at most 63 + 36 characters: a Service Bus
+    message id holds 128)."""
     base = f"{outcome.request_id}:{outcome.step}:{outcome.status}"
-    return base if outcome.attempt == 1 else f"{base}:{outcome.attempt}"
+    if outcome.attempt != 1:
+        base = f"{base}:{outcome.attempt}"
+    if outcome.message_id is not None:
+        digest = hashlib.sha256(outcome.message_id.encode()).hexdigest()[:16]
+        base = f"{base}:m{digest}"
+    return base
 
 
 def event_type(outcome: Outcome) -> str:

@@ -35,6 +35,15 @@ class Rejection(BaseModel):
 
     request_id: str
     problems: list[Problem]
+    message_id: str
+    """The message rejected; its `rejected` event id names it, so each message has its own."""
+    claimed_id: str | None = None
+    """The document's own `requestId` when readable (then also `request_id`)."""
+
+    def under_message_id(self) -> Rejection:
+        """The same rejection published under its message id: for a claimed request id that
+        already has a run, whose event stream a foreign message must not enter."""
+        return self.model_copy(update={"request_id": event_safe_id(self.message_id)})
 
 
 def read_request(
@@ -45,9 +54,12 @@ def read_request(
     try:
         return parse_request(raw, settings)
     except InvalidRequest as invalid:
+        claimed = readable_request_id(raw)
         return Rejection(
-            request_id=readable_request_id(raw) or event_safe_id(fallback_id),
+            request_id=claimed or event_safe_id(fallback_id),
             problems=invalid.problems,
+            message_id=fallback_id,
+            claimed_id=claimed,
         )
 
 
@@ -55,7 +67,7 @@ def readable_request_id(raw: bytes | str) -> str | None:
     """The document's `requestId` if it is valid on its own, however wrong the rest is."""
     try:
         document = json.loads(raw)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, TypeError):
         return None
     candidate = document.get("requestId") if isinstance(document, dict) else None
     try:
@@ -90,9 +102,9 @@ def accepted_outcome(request: ProvisionRequest, source: Source, now: datetime) -
     )
 
 
-def rejected_outcome(
-    rejection: Rejection, source: Source, now: datetime, message_id: str | None = None
-) -> Outcome:
+def rejected_outcome(rejection: Rejection, source: Source, now: datetime) -> Outcome:
+    """The `rejected` event of one message: its id names the message (a redelivery of the same
+    message repeats it and is dropped by the topic; another message gets its own)."""
     problems = rejection.problems
     summary = "; ".join(f"{p.path}: {p.message}" for p in problems[:3])
     more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -101,9 +113,11 @@ def rejected_outcome(
         step="rejected",
         status="rejected",
         message=f"rejected: {summary}{more}",
+        message_id=rejection.message_id,
         details={
             "source": source,
-            "messageId": message_id,
+            "messageId": rejection.message_id,
+            "claimedRequestId": rejection.claimed_id,
             "errors": [p.model_dump() for p in problems],
         },
         time=now,

@@ -30,9 +30,10 @@ def test_demo_runs_the_walkthrough_and_stops_what_it_started(tmp_path: Path) -> 
     assert done.returncode == 0, out + done.stderr
     assert "sandbox: started" in out
     lines = out.splitlines()
-    events = [line.split()[2:4] for line in lines if line.strip().endswith(("started", "succeeded"))
-              or " accepted " in line or " completed " in line]  # fmt: skip
-    assert ["accepted", "accepted"] in events
+    events = [line.split()[2:4] for line in lines if " → " in line or " ✓ " in line]
+    assert ["accepted", "from"] in events  # said once: `→ accepted  from the storage queue`
+    assert not [line for line in lines if "accepted accepted" in line or "completed completed"
+                in line]  # fmt: skip
     assert ["run-job", "succeeded"] in events
     assert any("job: accuracy 0.9" in line and "Tesla T4" in line for line in lines)
     assert "left running: nothing" in out

@@ -9,6 +9,7 @@ moving a parked message back onto the requests queue; a missing connection named
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,22 @@ def test_submit_refuses_an_invalid_request(
     assert queued(azurite) == []
 
 
+def test_submit_refuses_what_a_storage_queue_cannot_carry(
+    settings_file: Path, azurite: Azurite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Put Message: a message must fit an XML request, so Azure refuses control characters;
+    Azurite stores them and then fails every read of the queue: never send one."""
+    odd = tmp_path / "odd.json"
+    odd.write_bytes(b"\x01\x02\x03{")
+    assert main(["submit", str(odd), "--no-check", "--settings", str(settings_file)]) == 2
+    captured = capsys.readouterr()
+    [problem] = json.loads(captured.out)
+    assert "U+0001 at offset 0" in problem["message"]
+    assert "--via servicebus" in problem["message"]
+    assert "nothing sent" in captured.err
+    assert queued(azurite) == []
+
+
 def test_submit_queues_the_normalised_request(
     settings_file: Path, azurite: Azurite, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -94,7 +111,13 @@ def test_watch_follows_one_request_to_its_end(
     }
     outcomes = [
         Outcome(request_id="other", step="accepted", status="accepted", time=now),
-        Outcome(request_id="mine", step="accepted", status="accepted", time=now),
+        Outcome(
+            request_id="mine",
+            step="accepted",
+            status="accepted",
+            time=now,
+            message="accepted from the storage queue",
+        ),
         Outcome(request_id="mine", step="create-cluster", status="started", time=now),
         Outcome(
             request_id="mine",
@@ -114,12 +137,64 @@ def test_watch_follows_one_request_to_its_end(
 
     out = capsys.readouterr().out
     assert code == 0
-    assert [line.split()[2:4] for line in out.splitlines()[:3]] == [
-        ["accepted", "accepted"], ["create-cluster", "started"], ["completed", "completed"],
+    assert [line.split()[:4] for line in out.splitlines()[:3]] == [
+        ["replayed", "→", "accepted", "from"], ["replayed", "…", "create-cluster", "started"],
+        ["replayed", "✓", "completed", "GPUs"],
     ]  # fmt: skip
     assert "other" not in out
     assert "job: accuracy 0.95 at step 490 on Tesla T4" in out
     assert "outcome: completed" in out
+
+
+def publish(broker: ServiceBusBroker, *outcomes: Outcome) -> None:
+    settings = Settings.from_env({"ServiceBusConnection": broker.connection_string})
+    with EventPublisher(settings) as publisher:
+        for outcome in outcomes:
+            publisher.publish(outcome)
+
+
+def test_watch_is_not_ended_by_a_rejection_of_another_message(
+    settings_file: Path, broker: ServiceBusBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Anyone who can write to a queue can get a `rejected` event under a running request's
+    id; once the request's run was accepted, only its own end ends the watch."""
+    now = datetime.now(UTC)
+    publish(
+        broker,
+        Outcome(request_id="run-1", step="accepted", status="accepted", time=now),
+        Outcome(request_id="run-1", step="rejected", status="rejected", time=now,
+                message="rejected: $.location: not a string", message_id="foreign-1"),
+        Outcome(request_id="run-1", step="completed", status="completed", time=now),
+    )  # fmt: skip
+
+    code = main(["watch", "--request", "run-1", "--settings", str(settings_file),
+                 "--timeout", "30"])  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "another message with this request id; the run goes on" in out
+    assert out.splitlines()[2].split()[1:3] == ["✓", "completed"]
+
+
+def test_watch_marks_what_it_replays_from_before_it_began(
+    settings_file: Path, broker: ServiceBusBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    publish(broker, Outcome(request_id="old-1", step="accepted", status="accepted", time=now))
+    later = threading.Timer(3.0, publish, args=(broker, Outcome(
+        request_id="old-1", step="completed", status="completed", time=now)))  # fmt: skip
+    later.start()
+    try:
+        code = main(["watch", "--request", "old-1", "--settings", str(settings_file),
+                     "--timeout", "60"])  # fmt: skip
+    finally:
+        later.join()
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[0].split()[:3] == ["replayed", "→", "accepted"]
+    assert lines[1].split()[1:3] == ["✓", "completed"]
+    assert lines[1].split()[0].endswith("s")  # timed: it came while watching
 
 
 def test_poison_list_and_replay(

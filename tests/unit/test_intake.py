@@ -63,7 +63,7 @@ def test_rejected_outcome_lists_every_problem(settings: Settings) -> None:
     document = {**VALID, "location": 42, "resourceGroup": "", "extra": 1, "more": 2}
     rejection = read_request(json.dumps(document), settings, "msg-9")
     assert isinstance(rejection, Rejection)
-    outcome = rejected_outcome(rejection, "service-bus", NOW, "msg-9")
+    outcome = rejected_outcome(rejection, "service-bus", NOW)
     errors: Any = outcome.details["errors"]
     assert isinstance(errors, list)
     assert len(errors) == len(rejection.problems) >= 4
@@ -71,7 +71,38 @@ def test_rejected_outcome_lists_every_problem(settings: Settings) -> None:
     assert outcome.details["messageId"] == "msg-9"
     assert outcome.message.startswith("rejected: ")
     assert f"(and {len(errors) - 3} more)" in outcome.message
-    assert event_id(outcome) == "msg-9:rejected:rejected"
+    assert event_id(outcome).startswith("msg-9:rejected:rejected:m")
+
+
+def test_each_rejected_message_has_its_own_event_id_and_a_redelivery_repeats_it(
+    settings: Settings,
+) -> None:
+    """Service Bus drops a repeated message id: two messages under one request id must not
+    share one, while the same message delivered again must."""
+
+    def rejected_id(body: dict[str, Any], message_id: str) -> str:
+        rejection = read_request(json.dumps(body), settings, message_id)
+        assert isinstance(rejection, Rejection)
+        return event_id(rejected_outcome(rejection, "service-bus", NOW))
+
+    first = rejected_id({**VALID, "requestId": "job-1", "location": 42}, "msg-1")
+    other = rejected_id({**VALID, "requestId": "job-1", "oops": 1}, "msg-2")
+    again = rejected_id({**VALID, "requestId": "job-1", "location": 42}, "msg-1")
+    assert first != other
+    assert first == again
+    assert first.startswith("job-1:rejected:rejected:")
+    assert len(first) <= 128
+
+
+def test_a_rejection_claiming_a_request_id_can_move_under_its_message_id(
+    settings: Settings,
+) -> None:
+    rejection = read_request(with_(requestId="job-7", location=42), settings, "msg-3")
+    assert isinstance(rejection, Rejection)
+    moved = rejection.under_message_id()
+    outcome = rejected_outcome(moved, "storage-queue", NOW)
+    assert outcome.request_id == "msg-3"
+    assert outcome.details["claimedRequestId"] == "job-7"
 
 
 def test_a_long_message_id_is_shortened_but_stays_distinct() -> None:

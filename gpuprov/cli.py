@@ -223,6 +223,7 @@ def _values(settings_file: Path | None, sandbox: bool, state_dir: Path | None) -
 
 def _run(args: argparse.Namespace) -> int:
     from gpuprov.run import run
+    from sandbox.control import SandboxError
 
     try:
         return run(
@@ -236,8 +237,12 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
         print(f"gpuprov: {args.file}: invalid request", file=sys.stderr)
         return EXIT_INVALID
-    except SettingsError as exc:
-        print(f"gpuprov: {exc}", file=sys.stderr)
+    except (SettingsError, SandboxError) as exc:
+        print(f"gpuprov run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("gpuprov run: interrupted before the run started; it created nothing",
+              file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
 
 

@@ -108,6 +108,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
 
+    reaper = commands.add_parser(
+        "reap",
+        help="run the reaper now: delete what this deployment left past its expiry, or with "
+        "--dry-run show it (exit 1 when it could not do everything)",
+        description="Prints a table of what it deletes (or would), what it leaves and why. "
+        "Without a Durable host to ask, only expiry counts here: orphans of finished runs are "
+        "left to the timer.",
+    )
+    reaper.add_argument("--dry-run", action="store_true", help="delete nothing; show the plan")
+    reaper.add_argument("--json", action="store_true", help="the report as JSON")
+    reaper.add_argument(
+        "--subscription", action="append", default=[], metavar="ID",
+        help="scan this subscription too (repeatable)",
+    )  # fmt: skip
+    scope = reaper.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--sandbox", action="store_true", help="the running local sandbox")
+    scope.add_argument("--settings", type=Path, metavar="FILE",
+                       help="a deployment's settings from this local.settings.json")  # fmt: skip
+    reaper.add_argument(
+        "--state-dir", type=Path, default=None, help="the sandbox's state directory"
+    )
+
     sandbox = commands.add_parser(
         "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
     )
@@ -134,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command in ("submit", "watch", "poison"):
         return _front_door(args)
+    if args.command == "reap":
+        return _guarded("reap", lambda: _reap(args))
     if args.command == "demo":
         from gpuprov import demo as demo_module
 
@@ -161,6 +185,22 @@ def _guarded(command: str, action: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"gpuprov {command}: interrupted; everything it started is stopped", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _reap(args: argparse.Namespace) -> int:
+    from gpuprov.reap import run_reaper, sandbox_subscriptions
+
+    values = _values(args.settings, args.sandbox, args.state_dir)
+    now, subscriptions = None, list(args.subscription)
+    if args.sandbox:
+        from gpuprov.local import sandbox_clock
+        from sandbox import control
+        from sandbox.clock import utc
+
+        now = utc(sandbox_clock(args.state_dir or control.DEFAULT_STATE_DIR, 60.0))
+        subscriptions += sandbox_subscriptions()
+    return run_reaper(values, dry_run=args.dry_run, now=now, subscriptions=subscriptions,
+                      out=sys.stdout, json_output=args.json)  # fmt: skip
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,6 @@ Functions host in the foreground, for `gpuprov submit`/`watch` and HTTP calls fr
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from typing import TextIO
 
 from gpuprov import front
 from gpuprov.front import show_summary, submit, watch
+from gpuprov.local import sandbox_clock, sandbox_values
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed-walkthrough.json"
@@ -31,21 +31,20 @@ KEY_FILE = "function-key"
 def demo(state_dir: Path | None, time_scale: float, out: TextIO = sys.stdout) -> int:
     """0 when the walkthrough completed; 1 otherwise (the events say why)."""
     from sandbox import control
-    from sandbox.clock import ScaledClock
     from sandbox.functions_host import LocalFunctionsHost
 
     where = state_dir or control.DEFAULT_STATE_DIR
     _, started = control.up(where, time_scale)
     print("sandbox: " + ("started" if started else "already running, reused"), file=out)
     try:
-        values = _point_at_sandbox(where)
+        values = sandbox_values(where)
         document = json.loads(SEED.read_text())
         request_id = document["requestId"] = f"seed-walkthrough-{uuid.uuid4().hex[:8]}"
 
         import function_app
         from shared.events import close_event_publisher
 
-        clock = ScaledClock(time_scale)
+        clock = sandbox_clock(where, time_scale)
         with LocalFunctionsHost(function_app.app, env=values, clock=clock, http_port=0) as host:
             print(f"functions host: the app's triggers running, HTTP on {host.http_url}", file=out)
             submit(json.dumps(document).encode(), values, "queue")
@@ -73,20 +72,19 @@ def demo(state_dir: Path | None, time_scale: float, out: TextIO = sys.stdout) ->
 def host(state_dir: Path | None, time_scale: float, port: int, out: TextIO = sys.stdout) -> int:
     """Serve the app's triggers against the running sandbox until SIGINT or SIGTERM."""
     from sandbox import control
-    from sandbox.clock import ScaledClock
     from sandbox.functions_host import LocalFunctionsHost
 
     where = state_dir or control.DEFAULT_STATE_DIR
     if not control.status(where):
         print("the sandbox is not running: start it with gpuprov sandbox up", file=out)
         return 1
-    values = _point_at_sandbox(where)
+    values = sandbox_values(where)
     import function_app
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    clock = ScaledClock(time_scale)
+    clock = sandbox_clock(where, time_scale)
     with LocalFunctionsHost(function_app.app, env=values, clock=clock, http_port=port) as running:
         key_file = where / KEY_FILE
         key_file.write_text(running.function_key)
@@ -96,15 +94,3 @@ def host(state_dir: Path | None, time_scale: float, port: int, out: TextIO = sys
         stop.wait()
     key_file.unlink(missing_ok=True)
     return 0
-
-
-def _point_at_sandbox(where: Path) -> dict[str, str]:
-    """The sandbox's settings, also put in the environment, where the app reads them."""
-    from sandbox import control
-    from shared.settings import current_settings
-
-    raw = json.loads((where / control.SETTINGS_FILE).read_text())["Values"]
-    values = {str(k): str(v) for k, v in raw.items()}
-    os.environ.update(values)
-    current_settings.cache_clear()
-    return values

@@ -11,7 +11,6 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from gpuprov.progress import FINAL_STEPS, Progress
@@ -89,7 +88,8 @@ def watch(
     """Follow the topic; with a request id, stop at its final event (0 completed, 1 not).
     `summary=False` leaves the summary to the caller (`last_final` holds the final event).
 
-    Events enqueued before the watch began are shown marked `replayed`. Once the request's
+    Events already on the subscription when the watch began (what it catches up on before it
+    first finds nothing new) are shown marked `replayed`. Once the request's
     `accepted` is seen it has a run, and only that run's end (`completed`, `failed`) ends the
     watch: a `rejected` event under its id then comes from another message and is only shown.
     """
@@ -97,7 +97,7 @@ def watch(
 
     topic = values.get("GPUPROV_EVENTS_TOPIC") or "gpu-provisioning-events"
     progress = Progress(out, json_lines=json_lines, show_request=request_id is None)
-    began = datetime.now(UTC)
+    catching_up = True  # until the first empty peek: the broker's order, not a clock
     deadline = None if timeout is None else time.monotonic() + timeout
     next_sequence = 0
     has_run = False
@@ -117,11 +117,9 @@ def watch(
                         data = event.get("data") or {}
                         if request_id is not None and event.get("subject") != request_id:
                             continue
-                        enqueued = message.enqueued_time_utc
-                        replayed = enqueued is not None and enqueued < began
                         step = data.get("step")
                         foreign = has_run and step == "rejected"
-                        progress.show(event, replayed=replayed, note=_FOREIGN if foreign else "")
+                        progress.show(event, replayed=catching_up, note=_FOREIGN if foreign else "")
                         has_run = has_run or step == "accepted"
                         if request_id is not None and step in FINAL_STEPS and not foreign:
                             last_final.clear()
@@ -130,6 +128,7 @@ def watch(
                                 show_summary(data, out, json_lines=json_lines)
                             return 0 if step == "completed" else 1
                     if not batch:
+                        catching_up = False
                         time.sleep(0.5)
     except AzureError as exc:
         raise FrontDoorError(f"cannot read the events topic {topic}: {_first_line(exc)}") from None

@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from gpuprov.progress import Progress
+from sandbox.clock import Clock
 from shared.request import ProvisionRequest
 from shared.settings import Settings, SettingsError, current_settings
 from shared.validation import parse_request
@@ -67,10 +68,9 @@ def run(
 ) -> int:
     """Run one request to its end; 0 completed, 1 failed. Invalid input raises InvalidRequest,
     a missing setting SettingsError, both before anything starts."""
-    from sandbox.clock import ScaledClock
     from sandbox.durable import LocalDurableHost
 
-    remove_all = _point_at_sandbox(state_dir, time_scale) if sandbox else None
+    clock, remove_all = _point_at_sandbox(state_dir, time_scale) if sandbox else (None, None)
     current_settings.cache_clear()
     settings = current_settings()
     request = parse_request(raw, settings)
@@ -81,7 +81,7 @@ def run(
     from shared.events import Outcome, build_event, close_event_publisher, structured
     from shared.sequence import RunInput
 
-    host = LocalDurableHost(function_app.app, clock=ScaledClock(time_scale) if sandbox else None)
+    host = LocalDurableHost(function_app.app, clock=clock)
     progress = Progress(sys.stdout, json_lines=json_lines)
     outcomes: list[Outcome] = []
     interrupts = _Interrupts()
@@ -125,9 +125,10 @@ def _check_settings(settings: Settings) -> None:
         )
 
 
-def _point_at_sandbox(state_dir: Path | None, time_scale: float) -> str:
-    """Start the sandbox unless it runs, say so, point the app at it; returns the command
-    that stops it (and removes everything in it)."""
+def _point_at_sandbox(state_dir: Path | None, time_scale: float) -> tuple[Clock, str]:
+    """Start the sandbox unless it runs, say so, point the app at it; returns its clock and
+    the command that stops it (and removes everything in it)."""
+    from gpuprov.local import sandbox_clock, sandbox_values
     from sandbox import control
 
     where = state_dir or control.DEFAULT_STATE_DIR
@@ -135,9 +136,8 @@ def _point_at_sandbox(state_dir: Path | None, time_scale: float) -> str:
     down = "gpuprov sandbox down" + ("" if state_dir is None else f" --state-dir {where}")
     print(f"sandbox: {'started' if started else 'already running, reused'}; it stays up for "
           f"the next run (`{down}` stops it)", file=sys.stderr, flush=True)  # fmt: skip
-    values = json.loads((where / control.SETTINGS_FILE).read_text())["Values"]
-    os.environ.update({str(k): str(v) for k, v in values.items()})
-    return down
+    sandbox_values(where)
+    return sandbox_clock(where, time_scale), down
 
 
 def _outcomes(history: list[dict[str, Any]]) -> list[dict[str, Any]]:

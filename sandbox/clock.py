@@ -39,12 +39,16 @@ class ManualClock:
 class ScaledClock:
     """Real time, `scale` times faster: scale=60 makes one real second a simulated minute."""
 
-    def __init__(self, scale: float = 1.0) -> None:
+    def __init__(self, scale: float = 1.0, origin: float | None = None) -> None:
+        """`origin`: the real epoch second simulated time started from (default: now). The
+        processes of one sandbox pass its start, so they all read the same simulated time."""
         if scale <= 0:
             raise ValueError("scale must be positive")
         self._scale = scale
         self._origin_real = time.monotonic()
         self._origin = time.time()
+        if origin is not None:  # simulated time already ran since `origin`
+            self._origin = origin + (self._origin - origin) * scale
 
     def now(self) -> float:
         return self._origin + (time.monotonic() - self._origin_real) * self._scale

@@ -54,6 +54,7 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, time_scale: float = 60.0) -> tuple[d
         down(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / SERVERS_FILE).unlink(missing_ok=True)
+    started_at = time.time()  # the simulators' clock starts about now
     with (state_dir / "serve.log").open("wb") as log:
         serve = subprocess.Popen(  # noqa: S603 - our own module, no shell
             [sys.executable, "-m", _SERVE_MARKER, "--state-dir", str(state_dir),
@@ -72,6 +73,7 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, time_scale: float = 60.0) -> tuple[d
     state = {
         "ca": servers["ca"],
         "timeScale": time_scale,
+        "startedAt": started_at,
         "processes": {
             "simulators": {"pid": serve.pid, "marker": _SERVE_MARKER},
             "azurite": {"pid": storage.pid, "marker": "azurite"},
@@ -186,8 +188,16 @@ def _answers(url: str) -> bool:
 
 
 def _write_json(path: Path, value: dict) -> None:
+    _write_private(path, json.dumps(value, indent=2) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Only the owner may read it: the files hold connection strings and the sandbox token."""
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=2) + "\n")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
     temporary.replace(path)
 
 
@@ -204,4 +214,4 @@ def _write_settings(state_dir: Path, state: dict) -> None:
     }
     _write_json(state_dir / SETTINGS_FILE, {"IsEncrypted": False, "Values": values})
     lines = [f"export {name}='{value}'" for name, value in values.items()]
-    (state_dir / ENV_FILE).write_text("\n".join(lines) + "\n")
+    _write_private(state_dir / ENV_FILE, "\n".join(lines) + "\n")

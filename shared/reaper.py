@@ -11,7 +11,7 @@ function of the listed resources, the time and the requests' states.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -41,9 +41,10 @@ Reason = Literal["expired", "run-finished", "request-unknown"]
 class RequestState(HistoryModel):
     """A request's run as the Durable host reports it, reduced to what the reaper needs."""
 
-    phase: Literal["active", "finished", "unknown"]
+    phase: Literal["active", "finished", "unknown", "unchecked"]
     """active: pending or running; finished: completed, failed, terminated or canceled;
-    unknown: no instance with that id."""
+    unknown: no instance with that id; unchecked: no Durable host was asked (`gpuprov reap`),
+    so only expiry counts."""
     finished_at: AwareDatetime | None = Field(default=None, strict=False)
     keeps_cluster: bool = False
     """The request's cleanup policy leaves its cluster until it expires."""
@@ -52,6 +53,7 @@ class RequestState(HistoryModel):
 
 
 UNKNOWN = RequestState(phase="unknown")
+UNCHECKED = RequestState(phase="unchecked")
 ACTIVE_STATUSES = frozenset({"pending", "running", "continuedasnew", "suspended"})
 
 
@@ -289,6 +291,8 @@ def _verdict(
     until = f"kept until it expires at {tags.get(EXPIRES_AT_TAG) or '(no expiry tag)'}"
     if state.phase == "active":
         return _Verdict(None, f"its request is still running; {until}")
+    if state.phase == "unchecked":
+        return _Verdict(None, f"its request's state was not checked here; {until}")
     if state.phase == "finished":
         kept = state.keeps_cluster if kind == "cluster" else state.keeps_pool
         if kept:
@@ -354,9 +358,15 @@ class ReapReport(HistoryModel):
     errors: list[ReapError] = Field(default_factory=list)
 
 
-def reaper_subscriptions(settings: Settings) -> list[str]:
-    """GPUPROV_REAPER_SUBSCRIPTIONS, else GPUPROV_ALLOWED_SUBSCRIPTIONS."""
-    return sorted(settings.reaper_subscriptions or settings.allowed_subscriptions)
+NO_SCOPE = "NoSubscriptions"
+"""ReapError code of a run that had no subscription to scan."""
+
+
+def reaper_subscriptions(settings: Settings, recorded: Iterable[str] = ()) -> list[str]:
+    """Every subscription this deployment may have provisioned in: GPUPROV_REAPER_SUBSCRIPTIONS,
+    GPUPROV_ALLOWED_SUBSCRIPTIONS and those its requests named (`recorded`)."""
+    found = {*settings.reaper_subscriptions, *settings.allowed_subscriptions}
+    return sorted(found | {s.strip().lower() for s in recorded if s.strip()})
 
 
 class Reaper:
@@ -372,12 +382,20 @@ class Reaper:
         self._adapter = adapter
         self._publish = publish
 
-    def run(self, states: RequestStates, now: datetime) -> ReapReport:
-        """Scan, decide and (unless the settings say dry run) start the deletions."""
+    def run(self, states: RequestStates, now: datetime, recorded: Iterable[str] = ()) -> ReapReport:
+        """Scan, decide and (unless the settings say dry run) start the deletions. An empty
+        scope is an error in the report (and a warning in the log), never a quiet no-op."""
         settings = self._settings
-        subscriptions = reaper_subscriptions(settings)
+        subscriptions = reaper_subscriptions(settings, recorded)
         clusters: list[ListedCluster] = []
         errors: list[ReapError] = []
+        if not subscriptions:
+            message = (
+                "no subscription to scan: no request has named one yet, and neither "
+                "GPUPROV_REAPER_SUBSCRIPTIONS nor GPUPROV_ALLOWED_SUBSCRIPTIONS is set"
+            )
+            log.warning("reaper: %s", message)
+            errors.append(ReapError(target="scope", code=NO_SCOPE, message=message))
         for subscription in subscriptions:
             try:
                 clusters.extend(self.list_clusters(subscription))
@@ -395,7 +413,8 @@ class Reaper:
         started: list[Deletion] = []
         for deletion in plan.deletions:
             if settings.reaper_dry_run:
-                log.info("dry run: would delete %s (%s)", deletion.resource_id, deletion.reason)
+                log.info("%s: reaper dry run: would delete %s (%s)", deletion.request_id,
+                         deletion.resource_id, deletion.reason)  # fmt: skip
                 started.append(deletion)
                 continue
             try:
@@ -434,7 +453,8 @@ class Reaper:
             deletion.pool_name,
             deletion.request_id,
         )
-        log.info("reaper: deleting %s (%s)", deletion.resource_id, deletion.reason)
+        log.info("%s: reaper: deleting %s (%s)", deletion.request_id, deletion.resource_id,
+                 deletion.reason)  # fmt: skip
 
     def _publish_reaped(self, deletion: Deletion, now: datetime) -> None:
         outcome = reaped_outcome(deletion, now)
@@ -470,10 +490,23 @@ def reap(
     states: RequestStates,
     now: datetime,
     publish: Callable[[Outcome], object] | None = None,
+    recorded: Iterable[str] = (),
 ) -> ReapReport:
-    """One reaper run with its own ARM clients (closed before it returns)."""
+    """One reaper run with its own ARM clients (closed before it returns); `recorded`: the
+    subscriptions the requests named, scanned besides the settings' ones."""
     with ArmAdapter(settings) as adapter:
-        return Reaper(settings, adapter, publish).run(states, now)
+        return Reaper(settings, adapter, publish).run(states, now, recorded)
+
+
+def report_line(report: ReapReport) -> str:
+    """One line for the log: the scope and what the run did."""
+    verb = "would delete" if report.dry_run else "deleting"
+    scope = ", ".join(report.subscriptions) or "no subscription"
+    return (
+        f"reaper: scanned {report.clusters_scanned} cluster(s) in {scope}; {verb} "
+        f"{len(report.deletions)}, left {len(report.skipped)}, {len(report.errors)} error(s)"
+        + "".join(f"; {e.target}: {e.code}: {e.message}" for e in report.errors)
+    )
 
 
 def _reap_error(target: str, error: StepError) -> ReapError:

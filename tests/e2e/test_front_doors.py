@@ -282,3 +282,38 @@ def test_a_message_the_app_keeps_failing_on_is_parked_in_the_poison_queue(
         assert app.runs() == []
     finally:
         running.close()
+
+
+@pytest.mark.timeout(180)
+def test_the_timer_reaps_on_the_hosts_clock_where_requests_went_without_settings(
+    app_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    clock: ScaledClock,
+    tmp_path: Path,
+    arm: ArmSimulator,
+    broker: ServiceBusBroker,
+    leftovers: ContainerServiceClient,
+) -> None:
+    """No subscription setting: the reaper scans the subscription a request named. A pool
+    expiring in an hour of real time is due once the host's (600× faster) clock passes it."""
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    body = {"properties": {"count": 1, "vmSize": "Standard_NC4as_T4_v3", "mode": "User",
+                           "tags": _tags("soon-1", in_an_hour)}}  # fmt: skip
+    leftovers.agent_pools.begin_create_or_update(
+        RESOURCE_GROUP, "shared", "soon", AgentPool(body)
+    ).result()
+    arm.clear_requests()
+    env = {**app_env, "GPUPROV_REAPER_SCHEDULE": "0 */5 * * * *"}
+    monkeypatch.setenv("GPUPROV_REAPER_SCHEDULE", env["GPUPROV_REAPER_SCHEDULE"])
+    running = start_app(env, clock, tmp_path, arm, broker)
+    app = next(running)
+    try:
+        app.enqueue(json.dumps(app.request()))  # its subscription is now one the app uses
+        reaped = app.wait_for(
+            lambda: [e for e in app.events() if e["step"] == "reaped"
+                     and e["requestId"] == "soon-1"], timeout=120,
+        )  # fmt: skip
+    finally:
+        running.close()
+    assert reaped[0]["details"]["expiresAt"] == _tags("soon-1", in_an_hour)[EXPIRES_AT_TAG]
+    assert any(r.path.endswith("/agentPools/soon") for r in arm.requests if r.method == "DELETE")

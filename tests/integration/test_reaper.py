@@ -311,3 +311,33 @@ def test_a_pool_retagged_after_the_list_is_not_deleted(
     assert "gpuprov-request-id=req-1" in refused.value.message
     assert deletes(arm) == []
     assert cloud.pools("shared") == ["mine", "system"]
+
+
+def test_an_empty_scope_is_an_error_in_the_report_and_a_warning(
+    arm: ArmSimulator, clock: ManualClock, cloud: Cloud, sandbox_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """No settings and no request yet: nothing to scan must be said, not done quietly."""
+    cloud.cluster("ours", tags(clock, hours=-1), tags(clock, hours=-1))
+
+    report = reap(sandbox_settings, unknown, now(clock), Events())
+
+    assert report.subscriptions == []
+    assert [e.code for e in report.errors] == ["NoSubscriptions"]
+    assert any("no subscription to scan" in r.getMessage() for r in caplog.records)
+    assert deletes(arm) == []
+
+
+def test_the_subscriptions_requests_named_are_scanned_without_settings(
+    arm: ArmSimulator, clock: ManualClock, cloud: Cloud, sandbox_settings: Settings
+) -> None:
+    cloud.cluster("shared", None, None)
+    cloud.pool("shared", "mine", tags(clock, hours=1))
+    clock.advance(2 * 3600)
+    arm.clear_requests()
+
+    report = reap(sandbox_settings, unknown, now(clock), Events(), recorded=[SUBSCRIPTION])
+
+    assert report.subscriptions == [SUBSCRIPTION]
+    assert report.errors == []
+    assert deletes(arm) == ["shared/agentPools/mine"]

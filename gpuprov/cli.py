@@ -215,7 +215,7 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _front_door(args: argparse.Namespace) -> int:
-    from gpuprov.front import FrontDoorError, poison, submit, watch
+    from gpuprov.front import FrontDoorError, already_submitted, poison, submit, watch
 
     try:
         values = _values(args.settings, args.sandbox, args.state_dir)
@@ -234,6 +234,12 @@ def _front_door(args: argparse.Namespace) -> int:
         if not args.no_check:
             request = parse_request(raw, Settings.from_env(values))
             raw = request.model_dump_json(by_alias=True).encode()
+            earlier = already_submitted(values, request.request_id)
+            if earlier is not None:
+                print(f"gpuprov submit: {request.request_id} was already submitted ({earlier}); "
+                      "nothing started. Give the request a new requestId to run it again",
+                      file=sys.stderr)  # fmt: skip
+                return EXIT_FAILED
         submit(raw, values, args.via)
     except InvalidRequest as invalid:
         print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))

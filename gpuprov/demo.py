@@ -9,7 +9,9 @@ Functions host in the foreground, for `gpuprov submit`/`watch` and HTTP calls fr
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import signal
 import sys
 import threading
@@ -76,7 +78,8 @@ def host(state_dir: Path | None, time_scale: float, port: int, out: TextIO = sys
 
     where = state_dir or control.DEFAULT_STATE_DIR
     if not control.status(where):
-        print("the sandbox is not running: start it with gpuprov sandbox up", file=out)
+        print("gpuprov host: the sandbox is not running: start it with gpuprov sandbox up",
+              file=sys.stderr)  # fmt: skip
         return 1
     values = sandbox_values(where)
     import function_app
@@ -85,12 +88,38 @@ def host(state_dir: Path | None, time_scale: float, port: int, out: TextIO = sys
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     clock = sandbox_clock(where, time_scale)
-    with LocalFunctionsHost(function_app.app, env=values, clock=clock, http_port=port) as running:
-        key_file = where / KEY_FILE
+    show_app_logs(sys.stderr)
+    running = LocalFunctionsHost(function_app.app, env=values, clock=clock, http_port=port)
+    try:
+        running.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"gpuprov host: port {port} is in use (another gpuprov host, or func?): pass "
+              "--port with a free port, or --port 0 for any", file=sys.stderr)  # fmt: skip
+        return 1
+    key_file = where / KEY_FILE
+    try:
         key_file.write_text(running.function_key)
         key_file.chmod(0o600)
         print(f"HTTP on {running.http_url}/api/ (function key in {key_file}); Ctrl-C stops",
               file=out, flush=True)  # fmt: skip
         stop.wait()
-    key_file.unlink(missing_ok=True)
+    finally:
+        running.stop()
+        key_file.unlink(missing_ok=True)
     return 0
+
+
+APP_LOGGERS = ("functions", "shared")
+
+
+def show_app_logs(stream: TextIO) -> None:
+    """The app's INFO lines (accepted, duplicate, rejected, the reaper's report) on `stream`,
+    one line each: the app starts each with the request id it is about."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    for name in APP_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)

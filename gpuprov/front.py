@@ -38,6 +38,59 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 so Azure refuses it; Azurite stores it and then fails every read of the queue."""
 
 
+def already_submitted(values: Mapping[str, str], request_id: str) -> str | None:
+    """How far an earlier submission of `request_id` got, or None when there was none to see:
+    its message still on the Storage queue, or its run's events on the topic (a request that
+    was only rejected was never submitted). Nothing to read, nothing known: None."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        with storage_queue(values, REQUESTS_QUEUE) as queue:
+            for message in queue.peek_messages(max_messages=32):
+                if _request_id_of(str(message.content)) == request_id:
+                    return "its message is on the queue, not yet picked up"
+    except (AzureError, FrontDoorError):
+        pass
+    if not values.get("ServiceBusConnection") and not values.get(
+        "ServiceBusConnection__fullyQualifiedNamespace"
+    ):
+        return None
+    run = [e.get("data") or {} for e in _topic_events(values) if e.get("subject") == request_id]
+    if not any(data.get("step") == "accepted" for data in run):
+        return None
+    last = run[-1]
+    step, status = last.get("step"), last.get("status")
+    if step in ("completed", "failed"):
+        return f"its run {step}"
+    return f"its run is under way: {step} {status}" if step != status else "its run started"
+
+
+def _request_id_of(text: str) -> str | None:
+    from shared.intake import readable_request_id
+
+    return readable_request_id(text)
+
+
+def _topic_events(values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every event still on the topic's `all` subscription, oldest first (peeked)."""
+    from azure.core.exceptions import AzureError
+
+    topic = values.get("GPUPROV_EVENTS_TOPIC") or "gpu-provisioning-events"
+    events: list[dict[str, Any]] = []
+    try:
+        with service_bus(values) as client, client.get_subscription_receiver(topic, "all") as r:
+            next_sequence = 0
+            while batch := r.peek_messages(max_message_count=250, sequence_number=next_sequence):
+                for message in batch:
+                    next_sequence = max(next_sequence, (message.sequence_number or 0) + 1)
+                    event = _event(message)
+                    if event is not None:
+                        events.append(event)
+    except (AzureError, FrontDoorError):
+        return events
+    return events
+
+
 def _to_storage_queue(text: str, values: Mapping[str, str]) -> None:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
 

@@ -1,0 +1,93 @@
+"""`gpuprov host`, `submit` and a duplicate, as a user meets them on the sandbox.
+
+Covers: the host logs the app's INFO lines on stderr, one line each starting with the request
+id (accepted, then the duplicate a second delivery is); `gpuprov submit` of a request already
+submitted says so with its run's state and that nothing started, exits 1 and sends nothing; a
+second host on a busy port names the port and `--port` in one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
+SEED = next(p for p in EXAMPLES if p.stem == "seed-walkthrough")
+
+
+@pytest.fixture(scope="module")
+def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    where = tmp_path_factory.mktemp("host-sandbox")
+    subprocess.run([GPUPROV, "sandbox", "up", "--state-dir", str(where)], check=True, timeout=120)
+    try:
+        yield where
+    finally:
+        subprocess.run([GPUPROV, "sandbox", "down", "--state-dir", str(where)], check=True,
+                       timeout=60)  # fmt: skip
+
+
+def gpuprov(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([GPUPROV, *args], capture_output=True, text=True, check=False,
+                          timeout=120)  # fmt: skip
+    assert "Traceback" not in done.stderr + done.stdout
+    return done
+
+
+def wait_for_line(path: Path, pattern: str, timeout: float = 90.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in path.read_text().splitlines():
+            if re.search(pattern, line):
+                return line
+        time.sleep(0.2)
+    raise AssertionError(f"no line matching {pattern!r} in:\n{path.read_text()[-3000:]}")
+
+
+@pytest.mark.timeout(300)
+def test_host_logs_duplicates_and_submit_says_already_submitted(
+    sandbox_dir: Path, tmp_path: Path
+) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({**json.loads(SEED.read_text()), "requestId": "host-dup-1"}))
+    where = ["--state-dir", str(sandbox_dir)]
+    err = tmp_path / "host.err"
+    with err.open("w") as stderr:
+        host = subprocess.Popen([GPUPROV, "host", *where, "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True)  # fmt: skip
+    try:
+        assert host.stdout is not None
+        port = re.search(r"127\.0\.0\.1:(\d+)/api/", host.stdout.readline())
+        assert port is not None
+
+        busy = gpuprov("host", *where, "--port", port.group(1))
+        assert busy.returncode == 1
+        assert busy.stderr.strip().splitlines() == [
+            f"gpuprov host: port {port.group(1)} is in use (another gpuprov host, or func?): "
+            "pass --port with a free port, or --port 0 for any"
+        ]
+
+        assert gpuprov("submit", str(request), "--sandbox", *where).stdout.strip() == "host-dup-1"
+        wait_for_line(err, r"INFO +host-dup-1: accepted from the storage-queue")
+        assert gpuprov("submit", str(request), "--sandbox", "--no-check", *where).returncode == 0
+        duplicate = wait_for_line(err, r"host-dup-1: duplicate")
+        assert re.search(r"already submitted \(its run is \w+\); nothing started", duplicate)
+
+        again = gpuprov("submit", str(request), "--sandbox", *where)
+        assert again.returncode == 1
+        assert again.stdout == ""
+        assert "host-dup-1 was already submitted (its run" in again.stderr
+        assert "nothing started" in again.stderr
+    finally:
+        host.send_signal(signal.SIGINT)
+        host.communicate(timeout=60)
+    assert "Traceback" not in err.read_text()

@@ -87,7 +87,10 @@ def host(state_dir: Path | None, time_scale: float, port: int, out: TextIO = sys
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     clock = ScaledClock(time_scale)
-    with LocalFunctionsHost(function_app.app, env=values, clock=clock, http_port=port) as running:
+    durable_state = where / control.DURABLE_STATE_FILE  # runs survive a restart of the host
+    with LocalFunctionsHost(
+        function_app.app, env=values, clock=clock, http_port=port, durable_state=durable_state
+    ) as running:
         key_file = where / KEY_FILE
         key_file.write_text(running.function_key)
         key_file.chmod(0o600)

@@ -7,7 +7,7 @@ with their backoff timers on the ManualClock, and giving up after the last attem
 durable timer taking no real time (and sped-up real time on a ScaledClock); the monitor pattern;
 external events raised before and after they are awaited, and from another thread; task_any of a
 timer against an event (cancel pattern); task_all; sub-orchestrations and their retries;
-continue-as-new keeping history bounded and carrying unread events; custom status; starting the
+continue-as-new keeping history bounded and dropping unread events; custom status; starting the
 same id twice; terminate; unknown orchestrators; and a non-deterministic replay reported as such.
 """
 
@@ -391,13 +391,19 @@ def test_sub_orchestration_with_retry_restarts_the_child(
     assert clock.now() - start == pytest.approx(20.0)
 
 
-def test_continue_as_new_carries_unread_events(host: LocalDurableHost) -> None:
+def test_continue_as_new_drops_unread_events(host: LocalDurableHost) -> None:
+    """The extension's out-of-process shim calls `ContinueAsNew(action.Input)`
+    (OutOfProcOrchestrationShim.cs), so `preserveUnprocessedEvents` is false: an event the old
+    execution never read is gone; the new execution waits for the next one."""
     instance_id = host.start_new("mailbox", input="first")
     host.run_until_idle(advance_clock=False)
-    host.raise_event(instance_id, "msg", "kept for the next execution")
+    host.raise_event(instance_id, "msg", "raised before continue-as-new")
+    host.run_until_idle()
+    status = host.get_status(instance_id)
+    assert (status.runtime_status, status.input) == (Status.Running, "second")
+    host.raise_event(instance_id, "msg", "raised to the new execution")
     status = host.wait_for_completion(instance_id, timeout=10)
-    assert status.output == "kept for the next execution"
-    assert status.input == "second"
+    assert status.output == "raised to the new execution"
 
 
 def test_continue_as_new_keeps_history_bounded(host: LocalDurableHost) -> None:

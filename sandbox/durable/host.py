@@ -138,6 +138,14 @@ class LocalDurableHost:
         """`state_file`: keep the instances there and resume them on the next start, as the
         extension's storage provider does; None keeps them in memory only."""
         self.index: FunctionIndex = index_app(app)
+        if self.index.entities:
+            raise ValueError(
+                f"function(s) {', '.join(sorted(self.index.entities))} are durable entities "
+                "(entity_trigger): the local Durable host does not run entities, so "
+                "signal_entity, call_entity and entity locks would never be answered. Keep such "
+                "state in an orchestration (an eternal one with wait_for_external_event), or run "
+                "the app on Azure's Durable extension."
+            )
         self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self._instances: dict[str, Instance] = {}
         self._activities: deque[ActivityRun] = deque()
@@ -541,6 +549,12 @@ class LocalDurableHost:
         if inst.continue_input is not None:
             inst.continuing = True
             return
+        if inst.timers:
+            # "All durable timers created using this method must either expire or be cancelled
+            # ... Otherwise the underlying framework will keep the instance in the Running state
+            # even after the orchestrator function has completed" (IDurableOrchestrationContext.
+            # CreateTimer): the timer's firing replays the orchestrator, which completes then.
+            return
         inst.status = RuntimeStatus.Completed
         inst.output = state.get("output")
         inst.history.append(
@@ -593,7 +607,8 @@ class LocalDurableHost:
             )
         else:
             raise ValueError(
-                f"the local durable host does not support {ActionType(kind).name} actions"
+                f"the local durable host does not support {ActionType(kind).name} actions "
+                "(durable entities and durable HTTP calls run only on Azure's Durable extension)"
             )
         call.retry = retry
         return [self._call(inst, call, now)]

@@ -6,7 +6,8 @@ exception caught by the orchestrator, and failing the instance when not caught; 
 with their backoff timers on the ManualClock, and giving up after the last attempt; a 10-minute
 durable timer taking no real time (and sped-up real time on a ScaledClock); the monitor pattern;
 external events raised before and after they are awaited, and from another thread; task_any of a
-timer against an event (cancel pattern); task_all; sub-orchestrations and their retries;
+timer against an event (cancel pattern); an orchestration returning with a timer pending (Running
+until it fires); task_all; sub-orchestrations and their retries;
 continue-as-new keeping history bounded and dropping unread events; custom status; starting the
 same id twice; terminate; unknown orchestrators; and a non-deterministic replay reported as such.
 """
@@ -192,6 +193,14 @@ def mailbox(context: df.DurableOrchestrationContext) -> Any:
 
 
 @bp.orchestration_trigger(context_name="context")
+def forgets_timer(context: df.DurableOrchestrationContext) -> Any:
+    timeout = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    answer = context.wait_for_external_event("answer")
+    yield context.task_any([answer, timeout])
+    return "answered"  # the timer is neither awaited nor cancelled
+
+
+@bp.orchestration_trigger(context_name="context")
 def forever(context: df.DurableOrchestrationContext) -> Any:
     while True:
         yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
@@ -366,6 +375,23 @@ def test_task_any_timer_against_event(
     status = host.wait_for_completion(instance_id, timeout=10)
     assert status.output == expected
     assert clock.now() - start == pytest.approx(simulated_seconds)
+
+
+def test_returning_with_a_pending_timer_completes_when_it_fires(
+    host: LocalDurableHost, clock: ManualClock
+) -> None:
+    """IDurableOrchestrationContext.CreateTimer: timers not cancelled keep the instance Running
+    "even after the orchestrator function has completed" (azure-functions-durable-python#573
+    reports the same for Python); the timer's firing lets it complete."""
+    start = clock.now()
+    instance_id = host.start_new("forgets_timer")
+    host.run_until_idle(advance_clock=False)
+    host.raise_event(instance_id, "answer", "yes")
+    host.run_until_idle(advance_clock=False)
+    assert host.get_status(instance_id).runtime_status is Status.Running
+    status = host.wait_for_completion(instance_id, timeout=10)
+    assert (status.runtime_status, status.output) == (Status.Completed, "answered")
+    assert clock.now() - start == pytest.approx(3600)
 
 
 def test_task_all_gathers_results_in_order(host: LocalDurableHost) -> None:

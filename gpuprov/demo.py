@@ -89,7 +89,10 @@ def host(state_dir: Path | None, time_scale: float, port: int, out: TextIO = sys
         signal.signal(sig, lambda *_: stop.set())
     clock = sandbox_clock(where, time_scale)
     show_app_logs(sys.stderr)
-    running = LocalFunctionsHost(function_app.app, env=values, clock=clock, http_port=port)
+    durable_state = where / control.DURABLE_STATE_FILE  # runs survive a restart of the host
+    running = LocalFunctionsHost(
+        function_app.app, env=values, clock=clock, http_port=port, durable_state=durable_state
+    )
     try:
         running.start()
     except OSError as exc:

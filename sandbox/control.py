@@ -27,6 +27,8 @@ STATE_FILE = "state.json"
 SERVERS_FILE = "servers.json"
 ENV_FILE = "sandbox.env"
 SETTINGS_FILE = "local.settings.json"
+DURABLE_STATE_FILE = "durable-state.json"
+"""`gpuprov host`'s orchestrations: kept across host restarts, dropped with the sandbox."""
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' test bearer token, not a secret
 _SERVE_MARKER = "sandbox.serve"
 REQUEST_QUEUES = ("provisioning-requests", "provisioning-requests-poison")
@@ -55,6 +57,7 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, time_scale: float = 60.0) -> tuple[d
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / SERVERS_FILE).unlink(missing_ok=True)
     started_at = time.time()  # the simulators' clock starts about now
+    (state_dir / DURABLE_STATE_FILE).unlink(missing_ok=True)  # runs of a sandbox now gone
     with (state_dir / "serve.log").open("wb") as log:
         serve = subprocess.Popen(  # noqa: S603 - our own module, no shell
             [sys.executable, "-m", _SERVE_MARKER, "--state-dir", str(state_dir),
@@ -113,7 +116,7 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[int]:
         if _owned(pid, marker):
             _stop_pid(pid)
             stopped.append(pid)
-    for name in (STATE_FILE, SERVERS_FILE, ENV_FILE, SETTINGS_FILE):
+    for name in (STATE_FILE, SERVERS_FILE, ENV_FILE, SETTINGS_FILE, DURABLE_STATE_FILE):
         (state_dir / name).unlink(missing_ok=True)
     return stopped
 

@@ -15,17 +15,17 @@ Activities run sequentially in the thread that drives the host (`run_until_idle`
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import threading
 import time
 import traceback
 import uuid
 import warnings
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -38,8 +38,21 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
 from sandbox.clock import Clock, ManualClock, ScaledClock
 from sandbox.durable.history import Event, context_json, event, parse_fire_at, timestamp
 from sandbox.durable.indexing import FunctionIndex, index_app
+from sandbox.durable.state import (
+    RETRY_ATTEMPT,
+    RETRY_TIMER,
+    TERMINAL,
+    ActivityRun,
+    Call,
+    FollowUp,
+    Instance,
+    ParentLink,
+    Retry,
+    StateFile,
+    Timer,
+    dump_instance,
+)
 
-TERMINAL = frozenset({RuntimeStatus.Completed, RuntimeStatus.Failed, RuntimeStatus.Terminated})
 _OUT_OF_PROC_DATA = "$OutOfProcData$:"
 _REAL_TIME_POLL = 0.05  # seconds between timer checks when the clock is not a ManualClock
 _IDLE_WAIT = 0.5  # the background driver's longest sleep (a ManualClock moved by hand is not seen)
@@ -84,101 +97,6 @@ class DurableInvocation:
     history_events: int = 0
 
 
-@dataclass
-class _Retry:
-    """Host-side retry state of one -WithRetry call, as DurableTask's retry interceptor keeps it."""
-
-    first_interval_ms: float
-    max_attempts: int
-    backoff_coefficient: float
-    max_interval_ms: float
-    attempt: int = 1
-
-    @classmethod
-    def from_json(cls, options: dict[str, Any]) -> _Retry:
-        return cls(
-            first_interval_ms=float(options["firstRetryIntervalInMilliseconds"]),
-            max_attempts=int(options["maxNumberOfAttempts"]),
-            backoff_coefficient=float(options.get("backoffCoefficient", 1.0)),
-            max_interval_ms=float(options.get("maxRetryIntervalInMilliseconds", 6 * 86_400_000)),
-        )
-
-    def delay_seconds(self) -> float:
-        """Backoff before the next attempt: first × coefficient^(attempt-1), capped."""
-        delay = self.first_interval_ms * self.backoff_coefficient ** (self.attempt - 1)
-        return min(delay, self.max_interval_ms) / 1000.0
-
-
-@dataclass
-class _Call:
-    """An activity or sub-orchestration call, kept so a retry can repeat it."""
-
-    kind: int  # ActionType.CALL_ACTIVITY or ActionType.CALL_SUB_ORCHESTRATOR
-    name: str
-    input_json: str | None
-    instance_id: str | None = None
-    retry: _Retry | None = None
-
-
-@dataclass
-class _Timer:
-    fire_at: float
-    fire_at_text: str
-    retry_of: _Call | None = None
-
-
-@dataclass(frozen=True)
-class _ParentLink:
-    instance_id: str
-    execution: int
-    task_id: int
-    call: _Call
-
-
-@dataclass(frozen=True)
-class _ActivityRun:
-    instance_id: str
-    execution: int
-    task_id: int
-    call: _Call
-
-
-FollowUp = Callable[["_Instance", float], None]
-
-
-@dataclass
-class _Instance:
-    instance_id: str
-    name: str
-    input_json: str | None
-    created: float
-    parent: _ParentLink | None = None
-    status: RuntimeStatus = RuntimeStatus.Pending
-    last_updated: float = 0.0
-    custom_status: Any = None
-    output: Any = None
-    error: str | None = None
-    execution: int = 0
-    history: list[Event] = field(default_factory=list)
-    inbox: deque[tuple[Event, FollowUp | None]] = field(default_factory=deque)
-    recorded: list[tuple[str, list[int | None]]] = field(default_factory=list)
-    """Per action of this execution: its signature and the ids of its atomic actions."""
-    next_id: int = 0
-    timers: dict[int, _Timer] = field(default_factory=dict)
-    waits: Counter[str] = field(default_factory=Counter)
-    buffered: dict[str, deque[str]] = field(default_factory=dict)
-    continue_input: str | None = None
-    continuing: bool = False
-
-    def allocate_id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-
 def _signature(action: dict[str, Any]) -> str:
     """What must match between a replay and the history: kind and target of each action."""
     kind = ActionType(action["actionType"])
@@ -214,19 +132,89 @@ def _quiet_codec_advisories() -> None:
 class LocalDurableHost:
     """Runs an app's orchestrations in memory with the real `azure-functions-durable` engine."""
 
-    def __init__(self, app: func.FunctionApp, clock: Clock | None = None) -> None:
+    def __init__(
+        self, app: func.FunctionApp, clock: Clock | None = None, *, state_file: Path | None = None
+    ) -> None:
+        """`state_file`: keep the instances there and resume them on the next start, as the
+        extension's storage provider does; None keeps them in memory only."""
         self.index: FunctionIndex = index_app(app)
+        if self.index.entities:
+            raise ValueError(
+                f"function(s) {', '.join(sorted(self.index.entities))} are durable entities "
+                "(entity_trigger): the local Durable host does not run entities, so "
+                "signal_entity, call_entity and entity locks would never be answered. Keep such "
+                "state in an orchestration (an eternal one with wait_for_external_event), or run "
+                "the app on Azure's Durable extension."
+            )
         self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
-        self._instances: dict[str, _Instance] = {}
-        self._activities: deque[_ActivityRun] = deque()
+        self._instances: dict[str, Instance] = {}
+        self._activities: deque[ActivityRun] = deque()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._changes = 0
         self._driving = threading.Lock()
-        self._execution_ids = itertools.count()
+        self._next_execution = 0
+        self._store = None if state_file is None else StateFile(state_file)
+        self._dirty = False
+        if self._store is not None:
+            self._resume(self._store)
         self._driver: threading.Thread | None = None
         self._stopping = threading.Event()
         self._invocations: list[DurableInvocation] = []
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def _resume(self, store: StateFile) -> None:
+        """Pick up where a previous host left off: instances, pending activities (run again),
+        timers (fire at their time), raised events; the clock never goes back."""
+        snapshot = store.load()
+        if snapshot is None:
+            return
+        for name in {i.name for i in snapshot.instances.values() if not i.terminal}:
+            if name not in self.index.orchestrators:
+                raise ValueError(
+                    f"{store.path}: saved instances run orchestrator {name!r}, which the app "
+                    "no longer has; delete the file to start afresh"
+                )
+        self._instances = snapshot.instances
+        self._activities = snapshot.activities
+        self._next_execution = snapshot.next_execution
+        behind = snapshot.clock - self.clock.now()
+        if behind > 0 and isinstance(self.clock, ManualClock):
+            self.clock.advance(behind)
+        elif behind > 0:
+            self.clock = _ShiftedClock(self.clock, behind)
+
+    def _persist(self) -> None:
+        """Save the state if it changed. An instance whose episode is running is saved as it
+        was before the episode, so a restart replays that episode (as a lost work item is
+        delivered again by the extension)."""
+        if self._store is None:
+            return
+        with self._lock:
+            if not self._dirty:
+                return
+            instances = [
+                i.before_episode if i.before_episode is not None else dump_instance(i)
+                for i in self._instances.values()
+            ]
+            activities = [run for run in self._activities if self._saved_before(run)]
+            self._store.save(instances, activities, self._next_execution, self.clock.now())
+            self._dirty = False
+
+    def _saved_before(self, run: ActivityRun) -> bool:
+        """False for an activity scheduled by a running episode: its replay schedules it."""
+        inst = self._instances[run.instance_id]
+        checkpoint = inst.before_episode
+        return checkpoint is None or (
+            run.execution == checkpoint["execution"] and run.task_id < checkpoint["nextId"]
+        )
+
+    def _wait_for_episode(self, inst: Instance) -> None:
+        """Client calls wait for a running episode of the instance, so what they change is
+        saved with it rather than lost with a restart."""
+        while inst.before_episode is not None:
+            self._changed.wait(_REAL_TIME_POLL)
 
     # ---- background driving ---------------------------------------------------------------
 
@@ -288,7 +276,9 @@ class LocalDurableHost:
 
         An id whose instance already finished is refused unless `restart` is true.
         """
-        return self._start(orchestrator_name, instance_id, json.dumps(input), None, restart)
+        started = self._start(orchestrator_name, instance_id, json.dumps(input), None, restart)
+        self._persist()
+        return started
 
     def get_status(self, instance_id: str) -> InstanceStatus:
         with self._lock:
@@ -326,6 +316,7 @@ class LocalDurableHost:
         data = json.dumps(event_data)
         with self._lock:
             inst = self._instance(instance_id)
+            self._wait_for_episode(inst)
             if inst.terminal:
                 raise ValueError(
                     f"instance {instance_id!r} is {inst.status.value}; event {event_name!r} "
@@ -337,11 +328,13 @@ class LocalDurableHost:
             else:
                 inst.buffered.setdefault(event_name, deque()).append(data)
             self._touch(inst)
+            self._persist()
 
     def terminate(self, instance_id: str, reason: str) -> None:
         """Stop an instance at once; a finished instance is left as it is."""
         with self._lock:
             inst = self._instance(instance_id)
+            self._wait_for_episode(inst)
             if inst.terminal:
                 return
             inst.status = RuntimeStatus.Terminated
@@ -350,6 +343,7 @@ class LocalDurableHost:
                 event(EventType.EXECUTION_TERMINATED, self.clock.now(), Input=json.dumps(reason))
             )
             self._finish(inst)
+            self._persist()
 
     # ---- driving ------------------------------------------------------------------------
 
@@ -395,6 +389,7 @@ class LocalDurableHost:
     def _step(self, advance_clock: bool) -> bool:
         """One unit of work: an activity, an episode, due timers, or (ManualClock) a clock jump."""
         if self._run_one_activity() or self._run_one_episode() or self._fire_due_timers():
+            self._persist()
             return True
         if advance_clock and isinstance(self.clock, ManualClock):
             earliest = self._earliest_timer()
@@ -405,14 +400,15 @@ class LocalDurableHost:
 
     # ---- internals: instances -----------------------------------------------------------
 
-    def _instance(self, instance_id: str) -> _Instance:
+    def _instance(self, instance_id: str) -> Instance:
         try:
             return self._instances[instance_id]
         except KeyError:
             raise KeyError(f"no orchestration instance {instance_id!r}") from None
 
-    def _touch(self, inst: _Instance) -> None:
+    def _touch(self, inst: Instance) -> None:
         inst.last_updated = self.clock.now()
+        self._dirty = True
         self._changes += 1
         self._changed.notify_all()
 
@@ -421,7 +417,7 @@ class LocalDurableHost:
         name: str,
         instance_id: str | None,
         input_json: str | None,
-        parent: _ParentLink | None,
+        parent: ParentLink | None,
         restart: bool,
     ) -> str:
         if name not in self.index.orchestrators:
@@ -438,15 +434,16 @@ class LocalDurableHost:
                     "pass restart=True to start it again"
                 )
             now = self.clock.now()
-            inst = _Instance(instance_id, name, input_json, created=now, parent=parent)
+            inst = Instance(instance_id, name, input_json, created=now, parent=parent)
             self._instances[instance_id] = inst
             self._begin_execution(inst, now)
             self._touch(inst)
         return instance_id
 
-    def _begin_execution(self, inst: _Instance, now: float) -> None:
+    def _begin_execution(self, inst: Instance, now: float) -> None:
         """Queue ExecutionStarted under a new execution id; work of older ones is dropped."""
-        inst.execution = next(self._execution_ids)
+        inst.execution = self._next_execution
+        self._next_execution += 1
         parent = None
         if inst.parent is not None:
             parent = {"OrchestrationInstance": {"InstanceId": inst.parent.instance_id}}
@@ -461,9 +458,7 @@ class LocalDurableHost:
         )
         inst.inbox.append((started, None))
 
-    def _deliver(
-        self, inst: _Instance, new_event: Event, follow_up: FollowUp | None = None
-    ) -> None:
+    def _deliver(self, inst: Instance, new_event: Event, follow_up: FollowUp | None = None) -> None:
         inst.inbox.append((new_event, follow_up))
         self._touch(inst)
 
@@ -477,6 +472,8 @@ class LocalDurableHost:
             inst = next((i for i in self._instances.values() if i.inbox and not i.terminal), None)
             if inst is None:
                 return False
+            if self._store is not None:
+                inst.before_episode = dump_instance(inst)
             now = self.clock.now()
             for past in inst.history:
                 past["IsPlayed"] = True
@@ -484,7 +481,7 @@ class LocalDurableHost:
             new_event, follow_up = inst.inbox.popleft()
             inst.history.append(new_event)
             if follow_up is not None:
-                follow_up(inst, now)
+                self._follow(inst, follow_up, now)
             inst.status = RuntimeStatus.Running
             parent_id = inst.parent.instance_id if inst.parent else None
             payload = context_json(inst.history, inst.instance_id, inst.input_json, parent_id)
@@ -495,6 +492,7 @@ class LocalDurableHost:
         state = self._invoke_orchestrator(handle, payload)
         seconds = time.perf_counter() - began
         with self._lock:
+            inst.before_episode = None
             self._invocations.append(
                 DurableInvocation(
                     "orchestrator", inst.name, inst.instance_id, now, seconds, replayed
@@ -526,7 +524,7 @@ class LocalDurableHost:
                 return dict(json.loads(message.split(_OUT_OF_PROC_DATA, 1)[1]))
             return {"isDone": False, "actions": [], "error": f"{type(exc).__name__}: {exc}"}
 
-    def _apply(self, inst: _Instance, state: dict[str, Any], now: float) -> None:
+    def _apply(self, inst: Instance, state: dict[str, Any], now: float) -> None:
         if "customStatus" in state:
             inst.custom_status = state["customStatus"]
         if state.get("error"):
@@ -551,6 +549,12 @@ class LocalDurableHost:
         if inst.continue_input is not None:
             inst.continuing = True
             return
+        if inst.timers:
+            # "All durable timers created using this method must either expire or be cancelled
+            # ... Otherwise the underlying framework will keep the instance in the Running state
+            # even after the orchestrator function has completed" (IDurableOrchestrationContext.
+            # CreateTimer): the timer's firing replays the orchestrator, which completes then.
+            return
         inst.status = RuntimeStatus.Completed
         inst.output = state.get("output")
         inst.history.append(
@@ -563,14 +567,12 @@ class LocalDurableHost:
         )
         self._finish(inst)
 
-    def _cancel_timers(
-        self, inst: _Instance, action: dict[str, Any], ids: list[int | None]
-    ) -> None:
+    def _cancel_timers(self, inst: Instance, action: dict[str, Any], ids: list[int | None]) -> None:
         for leaf, task_id in zip(_atomic_actions(action), ids, strict=True):
             if leaf.get("isCanceled") and task_id is not None:
                 inst.timers.pop(task_id, None)
 
-    def _schedule(self, inst: _Instance, action: dict[str, Any], now: float) -> list[int | None]:
+    def _schedule(self, inst: Instance, action: dict[str, Any], now: float) -> list[int | None]:
         """Carry out one new action; returns the event ids given to its atomic actions."""
         kind = action["actionType"]
         if kind in (ActionType.WHEN_ALL, ActionType.WHEN_ANY):
@@ -588,16 +590,16 @@ class LocalDurableHost:
             fire_at_text = action["fireAt"]
             inst.history.append(event(EventType.TIMER_CREATED, now, task_id, FireAt=fire_at_text))
             if not action.get("isCanceled"):
-                inst.timers[task_id] = _Timer(parse_fire_at(fire_at_text), fire_at_text)
+                inst.timers[task_id] = Timer(parse_fire_at(fire_at_text), fire_at_text)
             return [task_id]
-        retry = _Retry.from_json(action["retryOptions"]) if "retryOptions" in action else None
+        retry = Retry.from_json(action["retryOptions"]) if "retryOptions" in action else None
         if kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY):
-            call = _Call(ActionType.CALL_ACTIVITY, action["functionName"], action.get("input"))
+            call = Call(ActionType.CALL_ACTIVITY, action["functionName"], action.get("input"))
         elif kind in (
             ActionType.CALL_SUB_ORCHESTRATOR,
             ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
         ):
-            call = _Call(
+            call = Call(
                 ActionType.CALL_SUB_ORCHESTRATOR,
                 action["functionName"],
                 action.get("input"),
@@ -605,18 +607,19 @@ class LocalDurableHost:
             )
         else:
             raise ValueError(
-                f"the local durable host does not support {ActionType(kind).name} actions"
+                f"the local durable host does not support {ActionType(kind).name} actions "
+                "(durable entities and durable HTTP calls run only on Azure's Durable extension)"
             )
         call.retry = retry
         return [self._call(inst, call, now)]
 
-    def _call(self, inst: _Instance, call: _Call, now: float) -> int:
+    def _call(self, inst: Instance, call: Call, now: float) -> int:
         task_id = inst.allocate_id()
         if call.kind == ActionType.CALL_ACTIVITY:
             inst.history.append(
                 event(EventType.TASK_SCHEDULED, now, task_id, Name=call.name, Input=call.input_json)
             )
-            self._activities.append(_ActivityRun(inst.instance_id, inst.execution, task_id, call))
+            self._activities.append(ActivityRun(inst.instance_id, inst.execution, task_id, call))
             return task_id
         child_id = call.instance_id or f"{inst.instance_id}:{task_id}"
         inst.history.append(
@@ -629,7 +632,7 @@ class LocalDurableHost:
                 Input=call.input_json,
             )
         )
-        link = _ParentLink(inst.instance_id, inst.execution, task_id, call)
+        link = ParentLink(inst.instance_id, inst.execution, task_id, call)
         try:
             self._start(call.name, child_id, call.input_json, link, restart=True)
         except ValueError as exc:
@@ -637,7 +640,7 @@ class LocalDurableHost:
         return task_id
 
     def _failure(
-        self, inst: _Instance, task_id: int, call: _Call, reason: str, details: str
+        self, inst: Instance, task_id: int, call: Call, reason: str, details: str
     ) -> tuple[Event, FollowUp | None]:
         kind = (
             EventType.TASK_FAILED
@@ -647,43 +650,40 @@ class LocalDurableHost:
         failed = event(
             kind, self.clock.now(), TaskScheduledId=task_id, Reason=reason, Details=details
         )
-        return failed, (self._retry_timer(call, call.retry) if call.retry is not None else None)
+        return failed, (FollowUp(RETRY_TIMER, call) if call.retry is not None else None)
 
-    def _retry_timer(self, call: _Call, retry: _Retry) -> FollowUp:
-        """When the failure enters history: a backoff timer, as the retry interceptor makes."""
-
-        def create(inst: _Instance, now: float) -> None:
+    def _follow(self, inst: Instance, follow_up: FollowUp, now: float) -> None:
+        """A retry's next step, as DurableTask's retry interceptor takes it, when the event
+        that triggers it enters the history."""
+        call, retry = follow_up.call, follow_up.call.retry
+        if retry is None:
+            return
+        if follow_up.kind == RETRY_TIMER:  # the failure: a backoff timer
             task_id = inst.allocate_id()
             fire_at = now + retry.delay_seconds()
             text = timestamp(fire_at)
             inst.history.append(event(EventType.TIMER_CREATED, now, task_id, FireAt=text))
-            inst.timers[task_id] = _Timer(fire_at, text, retry_of=call)
+            inst.timers[task_id] = Timer(fire_at, text, retry_of=call)
+        elif retry.attempt < retry.max_attempts:  # the timer fired: the next attempt
+            # DurableTask creates a timer after the last failed attempt too; the library
+            # fails the task only when that timer fires.
+            retry.attempt += 1
+            self._call(inst, call, now)
 
-        return create
-
-    def _retry_attempt(self, call: _Call, retry: _Retry) -> FollowUp:
-        """When a retry timer fires: the next attempt, or nothing after the last one.
-
-        DurableTask creates a timer after the last failed attempt too; the library fails the
-        task only when that timer fires.
-        """
-
-        def reschedule(inst: _Instance, now: float) -> None:
-            if retry.attempt < retry.max_attempts:
-                retry.attempt += 1
-                self._call(inst, call, now)
-
-        return reschedule
-
-    def _await_event(self, inst: _Instance, name: str) -> None:
+    def _await_event(self, inst: Instance, name: str) -> None:
         waiting = inst.buffered.get(name)
         if waiting:
             self._deliver(inst, self._event_raised(name, waiting.popleft()))
         else:
             inst.waits[name] += 1
 
-    def _continue_as_new(self, inst: _Instance, now: float) -> None:
-        """A new execution with the new input and an empty history; unread events carry over."""
+    def _continue_as_new(self, inst: Instance, now: float) -> None:
+        """A new execution with the new input and an empty history.
+
+        Unread external events are dropped: the extension's out-of-process shim calls
+        `ContinueAsNew(action.Input)` (OutOfProcOrchestrationShim.InvokeAPIFromAction), whose
+        `preserveUnprocessedEvents` defaults to false.
+        """
         inst.status = RuntimeStatus.ContinuedAsNew
         inst.input_json = inst.continue_input
         inst.history = []
@@ -692,11 +692,12 @@ class LocalDurableHost:
         inst.next_id = 0
         inst.timers.clear()
         inst.waits.clear()
+        inst.buffered.clear()
         inst.continue_input = None
         inst.continuing = False
         self._begin_execution(inst, now)
 
-    def _fail(self, inst: _Instance, error: str) -> None:
+    def _fail(self, inst: Instance, error: str) -> None:
         inst.status = RuntimeStatus.Failed
         inst.error = error
         inst.output = f"Orchestrator function '{inst.name}' failed: {error}"
@@ -710,7 +711,7 @@ class LocalDurableHost:
         )
         self._finish(inst)
 
-    def _finish(self, inst: _Instance) -> None:
+    def _finish(self, inst: Instance) -> None:
         """A terminal instance drops its pending work and tells its parent, if any."""
         inst.timers.clear()
         inst.inbox.clear()
@@ -740,9 +741,11 @@ class LocalDurableHost:
         with self._lock:
             if not self._activities:
                 return False
-            run = self._activities.popleft()
+            # Left in the queue until its result is in: a restart runs it again.
+            run = self._activities[0]
             inst = self._instances[run.instance_id]
             if inst.terminal or inst.execution != run.execution:
+                self._activities.popleft()
                 return True
             activity = self.index.activities.get(run.call.name)
         result: str | None = None
@@ -765,6 +768,8 @@ class LocalDurableHost:
                     DurableInvocation("activity", run.call.name, run.instance_id, started, seconds)
                 )
         with self._lock:
+            self._activities.popleft()
+            self._dirty = True
             if inst.terminal or inst.execution != run.execution:
                 return True
             if result is not None:
@@ -796,7 +801,7 @@ class LocalDurableHost:
                     )
                     retried = timer.retry_of
                     follow_up = (
-                        self._retry_attempt(retried, retried.retry)
+                        FollowUp(RETRY_ATTEMPT, retried)
                         if retried is not None and retried.retry is not None
                         else None
                     )
@@ -813,3 +818,15 @@ class LocalDurableHost:
                 for t in i.timers.values()
             ]
         return min(fire_times, default=None)
+
+
+class _ShiftedClock:
+    """A resumed host's clock: the given one moved forward to where the saved state left off,
+    so timers and `current_utc_datetime` never go back across a restart."""
+
+    def __init__(self, base: Clock, offset: float) -> None:
+        self._base = base
+        self._offset = offset
+
+    def now(self) -> float:
+        return self._base.now() + self._offset

@@ -33,7 +33,7 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
 )
 
 from sandbox.durable import InstanceStatus, LocalDurableHost
-from sandbox.durable.host import TERMINAL
+from sandbox.durable.state import TERMINAL
 
 INSTANCE_PLACEHOLDER = "INSTANCEID"
 _RUNNING = frozenset({RuntimeStatus.Pending, RuntimeStatus.Running, RuntimeStatus.ContinuedAsNew})

@@ -74,13 +74,19 @@ class LocalFunctionsHost:
         host_json: Path = ROOT / "host.json",
         http_port: int = 0,
         poll_seconds: float = 0.2,
+        durable_state: Path | None = None,
     ) -> None:
+        """`durable_state`: the file the Durable extension's stand-in keeps its instances in,
+        so a host started again resumes them (None: in memory, gone with the host)."""
         self.app = app
         self.env = dict(env)
         self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self.host_json = host_json
         self.poll_seconds = poll_seconds
-        self.durable = LocalDurableHost(app, self.clock)
+        try:
+            self.durable = LocalDurableHost(app, self.clock, state_file=durable_state)
+        except ValueError as error:  # a saved state it cannot resume: say which file and why
+            raise FunctionsHostError(str(error)) from None
         self.function_key = ""
         """The key FUNCTION and ADMIN routes and the durable webhooks need; new at each start."""
         self.settings: HostSettings | None = None

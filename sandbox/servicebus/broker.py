@@ -5,14 +5,25 @@ SDK does for an emulator connection string (`UseDevelopmentEmulator=true`). What
 beyond plain AMQP, and what this module therefore answers itself:
 
 - the CBS put-token exchange on `$cbs` (reply correlated to the request's message-id, 200);
+- replies of `$cbs` and `$management` sent where the request's `reply-to` says: the name of the
+  client's receiving link (the Node SDK: "CBS replyTo - The receiver link name that the service
+  should reply to", @azure/core-amqp cbs.js) or its address (the Python SDK);
 - entity addresses that are full URIs (`amqps://host:port/<queue>`,
   `.../<topic>/Subscriptions/<sub>`, `.../$DeadLetterQueue`);
 - peek-lock: the 16-byte delivery tag is the lock token; settlements arrive unsettled and are
-  echoed settled with the outcome applied (accepted, modified for abandon, rejected for
-  dead-letter, or rejected with `com.microsoft:message-lock-lost` when the lock is gone);
+  echoed settled with the outcome applied (accepted; modified for abandon, counted as a failed
+  delivery with its message-annotations merged into the application properties; modified
+  undeliverable-here for defer; rejected for dead-letter; or rejected with
+  `com.microsoft:message-lock-lost` when the lock is gone) — the outcomes the Node SDK sends in
+  `MessageReceiver.settleMessage` and the Python SDK in `_settle_message_via_receiver_link`;
+- sessions: a receiver's `com.microsoft:session-filter` (a session id, or null for the next
+  free session) is echoed on the attach with the session locked and its lock time in
+  `com.microsoft:locked-until-utc` (.NET ticks, read by the Node SDK's `convertTicksToDate`);
 - receive-and-delete, requested by the receiver as sender-settle-mode `settled`;
-- the `$management` node: schedule / cancel scheduled messages, renew-lock, peek, and
-  update-disposition (the SDK's fallback settlement path).
+- the `$management` node (operations of the Service Bus AMQP management spec, as the SDKs send
+  them): schedule / cancel scheduled messages, renew-lock, peek, receive-by-sequence-number
+  (deferred messages), update-disposition (settlement of messages received that way, and the
+  SDK's fallback), renew-session-lock and get/set-session-state.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from proton import (
     UNDESCRIBED,
@@ -33,6 +44,7 @@ from proton import (
     Condition,
     Data,
     Delivery,
+    Described,
     Endpoint,
     Handler,
     Link,
@@ -46,8 +58,10 @@ from sandbox.clock import Clock, ScaledClock
 from sandbox.servicebus.entities import (
     EntityNotFound,
     LockLost,
+    MessageNotFound,
     MessageStore,
     Namespace,
+    SessionUnavailable,
 )
 from sandbox.servicebus.topology import load_topology
 
@@ -57,8 +71,14 @@ CBS_NODE = "$cbs"
 MANAGEMENT_SUFFIX = "/$management"
 MAX_MESSAGE_SIZE = 256 * 1024  # Standard tier; the SDK sizes its batches from this
 LOCK_LOST = "com.microsoft:message-lock-lost"
+MESSAGE_NOT_FOUND = "com.microsoft:message-not-found"
+SESSION_CANNOT_BE_LOCKED = "com.microsoft:session-cannot-be-locked"
+SESSION_FILTER = symbol("com.microsoft:session-filter")
+LOCKED_UNTIL_UTC = symbol("com.microsoft:locked-until-utc")
 NOT_FOUND = "amqp:not-found"
 NOT_IMPLEMENTED = "amqp:not-implemented"
+TIMEOUT = "com.microsoft:timeout"
+_EPOCH_TICKS = 621_355_968_000_000_000  # .NET ticks (100 ns) at 1970-01-01
 _RECEIVER_CREDIT = 100
 
 _F = TypeVar("_F", bound=Callable[..., None])
@@ -85,6 +105,7 @@ class _Role:
     kind: str  # "cbs" | "management" | "send" | "receive"
     path: str
     peek_lock: bool = True
+    session: str | None = None
     pending_replies: list[bytes] = field(default_factory=list)
 
 
@@ -229,6 +250,16 @@ class _AmqpHandler(Handler):
             link.open()
             link.close()
             return
+        if role.kind == "receive" and self.broker.namespace.store(path).settings.requires_session:
+            try:
+                self._lock_session(link, role)
+            except SessionUnavailable as error:
+                link.condition = Condition(
+                    SESSION_CANNOT_BE_LOCKED if role.session else TIMEOUT, str(error)
+                )
+                link.open()
+                link.close()
+                return
         self._roles[link] = role
         if link.is_sender:
             link.snd_settle_mode = link.remote_snd_settle_mode
@@ -254,9 +285,25 @@ class _AmqpHandler(Handler):
         presettled = link.remote_snd_settle_mode == Link.SND_SETTLED
         return _Role("receive", path, peek_lock=not presettled)
 
+    def _lock_session(self, link: Any, role: _Role) -> None:
+        """Lock the session the receiver's filter names (null: the next free one) and say
+        which one and until when on the attach, as Service Bus does."""
+        wanted = _session_filter(link.remote_source.filter)
+        session, until = self.broker.namespace.lock_session(role.path, wanted, link)
+        role.session = session
+        link.source.filter.clear()
+        link.source.filter.put_map()
+        link.source.filter.enter()
+        link.source.filter.put_symbol(SESSION_FILTER)
+        link.source.filter.put_string(session)
+        link.source.filter.exit()
+        link.properties = {LOCKED_UNTIL_UTC: _ticks(until)}  # a Python int is an AMQP long
+
     @_logged
     def on_link_remote_close(self, event: Any) -> None:
-        self._roles.pop(event.link, None)
+        role = self._roles.pop(event.link, None)
+        if role is not None and role.session is not None:
+            self.broker.namespace.release_sessions(role.path, event.link)
         if event.link.state & Endpoint.LOCAL_ACTIVE:
             event.link.close()
 
@@ -279,7 +326,9 @@ class _AmqpHandler(Handler):
     def _forget(self, connection: Any) -> None:
         self._connections.discard(connection)
         for link in [link for link in self._roles if link.connection == connection]:
-            del self._roles[link]
+            role = self._roles.pop(link)
+            if role.session is not None:
+                self.broker.namespace.release_sessions(role.path, link)
 
     # -- timer: the clock, and the stop request --------------------------------------------
 
@@ -363,29 +412,48 @@ class _AmqpHandler(Handler):
                 properties={"status-code": 200, "status-description": "OK"},
             )
         else:
-            status, description, body = self._management(role.path, request)
+            status, description, body, condition = self._management(role.path, request)
             properties: dict[str, Any] = {"statusCode": status, "statusDescription": description}
-            if status >= 400:
-                properties["errorCondition"] = symbol(
-                    LOCK_LOST if status == 410 else NOT_IMPLEMENTED if status == 501 else NOT_FOUND
-                )
+            if condition is not None:
+                properties["errorCondition"] = symbol(condition)
             reply = Message(correlation_id=request.id, properties=properties, body=body)
         self._reply(link, role, request.reply_to, bytes(reply.encode()))
 
     def _reply(self, request_link: Any, role: _Role, reply_to: str | None, payload: bytes) -> None:
-        """Send a node's response on the client's receiving link for that node."""
-        wanted = entity_path(reply_to) if reply_to else None
-        for link, other in self._roles.items():
-            if (
-                link.is_sender
-                and other.kind == role.kind
-                and link.connection == request_link.connection
-                and (wanted is None or entity_path(link.remote_source.address) == wanted)
-            ):
-                other.pending_replies.append(payload)
-                self._flush_replies(link, other)
-                return
-        LOG.warning("service bus broker: no reply link for a %s request", role.kind)
+        """Send a node's response on the client's receiving link that `reply_to` names.
+
+        `reply_to` is the link's name (Node SDK) or its address (Python SDK); without one, any
+        receiving link of the same node on the connection.
+        """
+        candidates = [
+            (link, other)
+            for link, other in self._roles.items()
+            if link.is_sender
+            and other.kind == role.kind
+            and link.connection == request_link.connection
+        ]
+        if reply_to:
+            wanted = entity_path(reply_to)
+            candidates = [
+                (link, other)
+                for link, other in candidates
+                if link.name == reply_to
+                or wanted
+                in (
+                    entity_path(link.remote_target.address),
+                    entity_path(link.remote_source.address),
+                )
+            ]
+        if not candidates:
+            LOG.warning(
+                "service bus broker: no reply link %r for a %s request", reply_to, role.kind
+            )
+            return
+        link, other = next(
+            ((link, other) for link, other in candidates if link.name == reply_to), candidates[0]
+        )
+        other.pending_replies.append(payload)
+        self._flush_replies(link, other)
 
     def _flush_replies(self, link: Any, role: _Role) -> None:
         while role.pending_replies and link.credit > 0:
@@ -413,7 +481,7 @@ class _AmqpHandler(Handler):
     def _send_available(self, link: Any, role: _Role) -> bool:
         """Send while the link has credit; False when the store ran out of messages."""
         while link.credit > 0 and link.state & Endpoint.LOCAL_ACTIVE:
-            item = self.broker.namespace.take(role.path, role.peek_lock)
+            item = self.broker.namespace.take(role.path, role.peek_lock, role.session)
             if item is None:
                 return False
             tag = (item.lock_token or uuid.uuid4()).bytes_le
@@ -448,13 +516,12 @@ class _AmqpHandler(Handler):
                     _text(info.get("DeadLetterErrorDescription")),
                 )
             elif state == Delivery.MODIFIED and remote.undeliverable:
-                delivery.local.condition = Condition(
-                    NOT_IMPLEMENTED, "deferring messages is not supported by the local broker"
-                )
-                state = Delivery.REJECTED
-            elif state == Delivery.MODIFIED and remote.failed:
-                touched = namespace.abandon(role.path, token)
-            elif state in (Delivery.RELEASED, Delivery.MODIFIED):
+                namespace.defer(role.path, token, _annotations(remote.annotations))
+            elif state == Delivery.MODIFIED:
+                # Service Bus counts every abandon, whether or not delivery-failed is set:
+                # the Node SDK abandons with undeliverable-here false and no delivery-failed.
+                touched = namespace.abandon(role.path, token, _annotations(remote.annotations))
+            elif state == Delivery.RELEASED:
                 touched = namespace.release(role.path, token)
             else:
                 return  # a non-terminal state (received): wait for the outcome
@@ -468,52 +535,85 @@ class _AmqpHandler(Handler):
 
     # -- $management -----------------------------------------------------------------------
 
-    def _management(self, path: str, request: Message) -> tuple[int, str, Any]:
+    def _management(self, path: str, request: Message) -> tuple[int, str, Any, str | None]:
+        """One `$management` request: (statusCode, statusDescription, body, errorCondition)."""
         properties: dict[Any, Any] = dict(request.properties or {})
         operation = str(properties.get("operation", ""))
         body = request.body if isinstance(request.body, dict) else {}
-        namespace = self.broker.namespace
         try:
-            if operation == "com.microsoft:schedule-message":
-                payloads = [bytes(item["message"]) for item in body.get("messages", [])]
-                numbers = namespace.schedule(path, payloads)
-                return 200, "OK", {"sequence-numbers": _array(Data.LONG, numbers)}
-            if operation == "com.microsoft:cancel-scheduled-message":
-                namespace.cancel_scheduled(path, _elements(body.get("sequence-numbers")))
-                return 200, "OK", {}
-            if operation == "com.microsoft:renew-lock":
-                expirations = [
-                    timestamp(int(namespace.renew_lock(path, token) * 1000))
-                    for token in _elements(body.get("lock-tokens"))
-                ]
-                return 200, "OK", {"expirations": _array(Data.TIMESTAMP, expirations)}
-            if operation == "com.microsoft:peek-message":
-                found = namespace.peek(
-                    path,
-                    int(body.get("from-sequence-number", 0)),
-                    int(body.get("message-count", 1)),
+            handler = self._operations.get(operation)
+            if handler is None:
+                return (
+                    501,
+                    f"The operation {operation!r} is not supported by the local broker.",
+                    {},
+                    NOT_IMPLEMENTED,
                 )
-                if not found:
-                    return 204, "No messages", {}
-                return 200, "OK", {"messages": [{"message": payload} for payload in found]}
-            if operation == "com.microsoft:update-disposition":
-                self._update_disposition(path, body)
-                return 200, "OK", {}
+            status, reply = handler(self, path, body)
+            return status, "OK" if status == 200 else "No messages", reply, None
         except LockLost as error:
-            return 410, str(error), {}
+            return 410, str(error), {}, LOCK_LOST
+        except MessageNotFound as error:
+            return 404, str(error), {}, MESSAGE_NOT_FOUND
+        except SessionUnavailable as error:
+            return 410, str(error), {}, SESSION_CANNOT_BE_LOCKED
         except EntityNotFound as error:
-            return 404, str(error), {}
-        return 501, f"The operation {operation!r} is not supported by the local broker.", {}
+            return 404, str(error), {}, NOT_FOUND
 
-    def _update_disposition(self, path: str, body: Mapping[str, Any]) -> None:
+    def _schedule(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        payloads = [bytes(item["message"]) for item in body.get("messages", [])]
+        numbers = self.broker.namespace.schedule(path, payloads)
+        return 200, {"sequence-numbers": _array(Data.LONG, numbers)}
+
+    def _cancel_scheduled(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        self.broker.namespace.cancel_scheduled(path, _elements(body.get("sequence-numbers")))
+        return 200, {}
+
+    def _renew_lock(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        expirations = [
+            timestamp(int(self.broker.namespace.renew_lock(path, token) * 1000))
+            for token in _elements(body.get("lock-tokens"))
+        ]
+        return 200, {"expirations": _array(Data.TIMESTAMP, expirations)}
+
+    def _peek(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        found = self.broker.namespace.peek(
+            path,
+            int(body.get("from-sequence-number", 0)),
+            int(body.get("message-count", 1)),
+            _text(body.get("session-id")),
+        )
+        if not found:
+            return 204, {}
+        return 200, {"messages": [{"message": payload} for payload in found]}
+
+    def _receive_deferred(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        """`receiver-settle-mode` 0 is receive-and-delete, 1 peek-lock (as the SDKs send it)."""
+        peek_lock = int(body.get("receiver-settle-mode", 1)) != 0
+        found = self.broker.namespace.take_deferred(
+            path, [int(n) for n in _elements(body.get("sequence-numbers"))], peek_lock
+        )
+        return 200, {
+            "messages": [
+                {"message": item.payload, "lock-token": item.lock_token}
+                if item.lock_token is not None
+                else {"message": item.payload}
+                for item in found
+            ]
+        }
+
+    def _update_disposition(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
         namespace = self.broker.namespace
         status = str(body.get("disposition-status", ""))
+        modified = _annotations(body.get("properties-to-modify"))
         touched: set[MessageStore] = set()
         for token in _elements(body.get("lock-tokens")):
             if status == "completed":
                 namespace.complete(path, token)
             elif status == "abandoned":
-                touched |= namespace.abandon(path, token)
+                touched |= namespace.abandon(path, token, modified)
+            elif status == "defered":  # sic: the spelling of the management spec and the SDKs
+                namespace.defer(path, token, modified)
             elif status == "suspended":
                 touched |= namespace.dead_letter(
                     path,
@@ -525,6 +625,61 @@ class _AmqpHandler(Handler):
                 raise LockLost(f"disposition {status!r} is not supported")
         for store in touched:
             self._pump(store)
+        return 200, {}
+
+    def _renew_session_lock(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        until = self.broker.namespace.renew_session(path, str(body.get("session-id")))
+        return 200, {"expiration": timestamp(int(until * 1000))}
+
+    def _set_session_state(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        state = body.get("session-state")
+        self.broker.namespace.session_state(
+            path, str(body.get("session-id")), b"" if state is None else bytes(state)
+        )
+        return 200, {}
+
+    def _get_session_state(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        state = self.broker.namespace.session_state(path, str(body.get("session-id")))
+        return 200, {"session-state": state}
+
+    _operations: ClassVar[
+        dict[str, Callable[[_AmqpHandler, str, Mapping[str, Any]], tuple[int, Any]]]
+    ] = {
+        "com.microsoft:schedule-message": _schedule,
+        "com.microsoft:cancel-scheduled-message": _cancel_scheduled,
+        "com.microsoft:renew-lock": _renew_lock,
+        "com.microsoft:peek-message": _peek,
+        "com.microsoft:receive-by-sequence-number": _receive_deferred,
+        "com.microsoft:update-disposition": _update_disposition,
+        "com.microsoft:renew-session-lock": _renew_session_lock,
+        "com.microsoft:set-session-state": _set_session_state,
+        "com.microsoft:get-session-state": _get_session_state,
+    }
+
+
+def _session_filter(data: Data) -> str | None:
+    """The session id a receiver's source filter asks for (None: any free session)."""
+    data.rewind()
+    if not data.next():
+        return None
+    found = data.get_object()
+    if not isinstance(found, dict):
+        return None
+    value = found.get(SESSION_FILTER)
+    if isinstance(value, Described):
+        value = value.value
+    return None if value is None else _text(value)
+
+
+def _ticks(epoch: float) -> int:
+    return _EPOCH_TICKS + int(epoch * 10_000_000)
+
+
+def _annotations(value: Any) -> dict[Any, Any] | None:
+    """`propertiesToModify` as a plain dict (a proton map, or nothing)."""
+    if not value:
+        return None
+    return {(_text(k) or ""): v for k, v in dict(value).items()}
 
 
 def _array(kind: int, values: list[Any]) -> Array:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from proton import Data, Described, Message, symbol, timestamp, ulong
+from proton import Data, Described, Message, int32, symbol, timestamp, ulong
 
 from sandbox.clock import Clock
 from sandbox.servicebus.topology import (
@@ -29,6 +29,8 @@ ENQUEUED_TIME = symbol("x-opt-enqueued-time")
 LOCKED_UNTIL = symbol("x-opt-locked-until")
 LOCK_TOKEN = symbol("x-opt-lock-token")
 SCHEDULED_ENQUEUE_TIME = symbol("x-opt-scheduled-enqueue-time")
+MESSAGE_STATE = symbol("x-opt-message-state")  # 0 active, 1 deferred, 2 scheduled
+_DEFERRED_STATE = int32(1)
 DEAD_LETTER_SOURCE = symbol("x-opt-deadletter-source")
 DEAD_LETTER_REASON = "DeadLetterReason"
 DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
@@ -46,6 +48,14 @@ class LockLost(LookupError):
     """The lock token is unknown or its lock expired: the message went back or away."""
 
 
+class MessageNotFound(LookupError):
+    """No deferred message with that sequence number (`com.microsoft:message-not-found`)."""
+
+
+class SessionUnavailable(LookupError):
+    """The session is locked by another receiver, or no session has messages."""
+
+
 @dataclass
 class StoredMessage:
     """One message in one queue/subscription; `payload` is the AMQP encoding as sent."""
@@ -55,12 +65,23 @@ class StoredMessage:
     enqueued_at: float
     expires_at: float
     failed_deliveries: int = 0
+    session_id: str | None = None
+    deferred: bool = False
 
 
 @dataclass
 class Lock:
     message: StoredMessage
     locked_until: float
+
+
+@dataclass
+class Session:
+    """A session of a session-enabled queue or subscription: its state and who holds its lock."""
+
+    state: bytes | None = None
+    holder: object | None = None
+    locked_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,8 @@ class MessageStore:
         self.dead_letters = dead_letters
         self._available: list[StoredMessage] = []
         self.locks: dict[uuid.UUID, Lock] = {}
+        self.deferred: dict[int, StoredMessage] = {}
+        self.sessions: dict[str, Session] = {}
 
     @property
     def available_count(self) -> int:
@@ -89,11 +112,24 @@ class MessageStore:
         keys = [m.sequence_number for m in self._available]
         self._available.insert(bisect.bisect(keys, message.sequence_number), message)
 
-    def take(self, now: float, peek_lock: bool) -> Delivery | None:
-        """The oldest available message, locked for LockDuration or removed (receive-and-delete)."""
-        if not self._available:
+    def take(self, now: float, peek_lock: bool, session: str | None = None) -> Delivery | None:
+        """The oldest available message (of `session` on a session-enabled entity), locked for
+        LockDuration or removed (receive-and-delete)."""
+        if self.settings.requires_session and session is None:
             return None
-        stored = self._available.pop(0)
+        index = next(
+            (
+                i
+                for i, m in enumerate(self._available)
+                if session is None or m.session_id == session
+            ),
+            None,
+        )
+        if index is None:
+            return None
+        return self._hand_out(self._available.pop(index), now, peek_lock)
+
+    def _hand_out(self, stored: StoredMessage, now: float, peek_lock: bool) -> Delivery:
         if not peek_lock:
             return Delivery(_for_receiver(stored, locked_until=None, token=None), None)
         token = uuid.uuid4()
@@ -101,14 +137,79 @@ class MessageStore:
         self.locks[token] = Lock(stored, until)
         return Delivery(_for_receiver(stored, locked_until=until, token=token), token)
 
-    def peek(self, from_sequence: int, count: int) -> list[bytes]:
-        """Messages (available or locked) from a sequence number on, without locking them."""
+    def take_deferred(
+        self, sequence_numbers: Iterable[int], now: float, peek_lock: bool
+    ) -> list[Delivery]:
+        """`receive-by-sequence-number`: deferred messages only, each locked again."""
+        numbers = list(sequence_numbers)
+        missing = [n for n in numbers if n not in self.deferred]
+        if missing:
+            raise MessageNotFound(
+                f"No deferred message with sequence number(s) {missing} in {self.path}."
+            )
+        return [self._hand_out(self.deferred.pop(n), now, peek_lock) for n in numbers]
+
+    def defer(self, message: StoredMessage) -> None:
+        message.deferred = True
+        self.deferred[message.sequence_number] = message
+
+    def give_back(self, message: StoredMessage) -> None:
+        """After an abandon or a lapsed lock: deferred messages stay deferred."""
+        if message.deferred:
+            self.defer(message)
+        else:
+            self.add(message)
+
+    def peek(self, from_sequence: int, count: int, session: str | None = None) -> list[bytes]:
+        """Messages (available, locked or deferred) from a sequence number on, not locked."""
         every = sorted(
-            [*self._available, *(lock.message for lock in self.locks.values())],
+            [
+                *self._available,
+                *(lock.message for lock in self.locks.values()),
+                *self.deferred.values(),
+            ],
             key=lambda m: m.sequence_number,
         )
-        chosen = [m for m in every if m.sequence_number >= from_sequence][:count]
+        chosen = [
+            m
+            for m in every
+            if m.sequence_number >= from_sequence and (session is None or m.session_id == session)
+        ][:count]
         return [_for_receiver(m, locked_until=None, token=None) for m in chosen]
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def lock_session(self, session: str | None, holder: object, now: float) -> tuple[str, float]:
+        """Lock `session` (or the first unlocked one with messages) for `holder`."""
+        if session is None:
+            free = (
+                m.session_id
+                for m in self._available
+                if m.session_id is not None and not self._session_held(m.session_id, now)
+            )
+            session = next(free, None)
+            if session is None:
+                raise SessionUnavailable(f"No unlocked session with messages in {self.path}.")
+        elif self._session_held(session, now):
+            raise SessionUnavailable(
+                f"The session {session!r} of {self.path} is locked by another receiver."
+            )
+        state = self.sessions.setdefault(session, Session())
+        state.holder = holder
+        state.locked_until = now + self.settings.lock_duration
+        return session, state.locked_until
+
+    def _session_held(self, session: str, now: float) -> bool:
+        state = self.sessions.get(session)
+        return state is not None and state.holder is not None and state.locked_until > now
+
+    def release_session(self, holder: object) -> None:
+        for state in self.sessions.values():
+            if state.holder is holder:
+                state.holder = None
+
+    def session(self, session: str) -> Session:
+        return self.sessions.setdefault(session, Session())
 
     def unlock(self, token: uuid.UUID, now: float) -> StoredMessage:
         lock = self.locks.get(token)
@@ -125,12 +226,18 @@ class MessageStore:
         return lock.locked_until
 
     def count_failure(self, message: StoredMessage) -> StoredMessage | None:
-        """Back to available after a failed delivery, or the message when it must dead-letter."""
+        """Back to available after a failed delivery, or the message when it must dead-letter.
+
+        "Service Bus increments the delivery count each time a message is received and then
+        abandoned or its lock expires; when the count exceeds the maximum delivery count the
+        message is moved to the DLQ" (service-bus-dead-letter-queues.md): the count a receiver
+        sees is 0 on the first delivery, so the MaxDeliveryCount-th failure dead-letters.
+        """
         message.failed_deliveries += 1
         exhausted = message.failed_deliveries >= self.settings.max_delivery_count
         if exhausted and self.dead_letters is not None:
             return message
-        self.add(message)
+        self.give_back(message)
         return None
 
     def expire_locks(self, now: float) -> list[StoredMessage]:
@@ -147,6 +254,8 @@ class MessageStore:
         expired = [m for m in self._available if m.expires_at <= now]
         if expired:
             self._available = [m for m in self._available if m.expires_at > now]
+        for number in [n for n, m in self.deferred.items() if m.expires_at <= now]:
+            expired.append(self.deferred.pop(number))
         return expired
 
 
@@ -240,8 +349,8 @@ class Namespace:
             target = self._target(path)
             now = self._clock.now()
             touched: set[MessageStore] = set()
-            for single in split_batch(payload) or [payload]:
-                message = _decode(single)
+            for given in split_batch(payload) or [payload]:
+                single, message = _with_message_id(given)
                 if self._is_duplicate(target, message, now):
                     continue
                 at = _scheduled_time(message)
@@ -305,15 +414,51 @@ class Namespace:
                 )
                 continue
             ttl = min(message.ttl or float("inf"), target.default_ttl, store.settings.default_ttl)
-            store.add(StoredMessage(payload, sequence, now, now + ttl))
+            session = None if message.group_id is None else str(message.group_id)
+            store.add(StoredMessage(payload, sequence, now, now + ttl, session_id=session))
             touched.add(store)
         return touched
 
     # -- receiving and settling ------------------------------------------------------------
 
-    def take(self, path: str, peek_lock: bool) -> Delivery | None:
+    def take(self, path: str, peek_lock: bool, session: str | None = None) -> Delivery | None:
         with self._lock:
-            return self.store(path).take(self._clock.now(), peek_lock)
+            return self.store(path).take(self._clock.now(), peek_lock, session)
+
+    def take_deferred(
+        self, path: str, sequence_numbers: Iterable[int], peek_lock: bool
+    ) -> list[Delivery]:
+        with self._lock:
+            return self.store(path).take_deferred(sequence_numbers, self._clock.now(), peek_lock)
+
+    def defer(self, path: str, token: uuid.UUID, modified: dict[Any, Any] | None = None) -> None:
+        """Deferred messages leave the queue's order; only `take_deferred` hands them out."""
+        with self._lock:
+            store = self.store(path)
+            store.defer(_modified(store.unlock(token, self._clock.now()), modified))
+
+    def lock_session(self, path: str, session: str | None, holder: object) -> tuple[str, float]:
+        with self._lock:
+            return self.store(path).lock_session(session, holder, self._clock.now())
+
+    def release_sessions(self, path: str, holder: object) -> None:
+        with self._lock:
+            if self.has_store(path):
+                self.store(path).release_session(holder)
+
+    def renew_session(self, path: str, session: str) -> float:
+        with self._lock:
+            state = self.store(path).session(session)
+            state.locked_until = self._clock.now() + self.store(path).settings.lock_duration
+            return state.locked_until
+
+    def session_state(self, path: str, session: str, state: bytes | None = None) -> bytes | None:
+        """Read the session's state, or set it when `state` is given."""
+        with self._lock:
+            held = self.store(path).session(session)
+            if state is not None:
+                held.state = state
+            return held.state
 
     def complete(self, path: str, token: uuid.UUID) -> None:
         with self._lock:
@@ -326,11 +471,14 @@ class Namespace:
             store.add(store.unlock(token, self._clock.now()))
             return {store}
 
-    def abandon(self, path: str, token: uuid.UUID) -> set[MessageStore]:
+    def abandon(
+        self, path: str, token: uuid.UUID, modified: dict[Any, Any] | None = None
+    ) -> set[MessageStore]:
+        """A failed delivery: counted, `modified` merged into the application properties."""
         with self._lock:
             store = self.store(path)
             now = self._clock.now()
-            exhausted = store.count_failure(store.unlock(token, now))
+            exhausted = store.count_failure(_modified(store.unlock(token, now), modified))
             if exhausted is not None:
                 return {store, *self._max_delivery_exceeded(store, exhausted)}
             return {store}
@@ -347,9 +495,11 @@ class Namespace:
         with self._lock:
             return self.store(path).renew(token, self._clock.now())
 
-    def peek(self, path: str, from_sequence: int, count: int) -> list[bytes]:
+    def peek(
+        self, path: str, from_sequence: int, count: int, session: str | None = None
+    ) -> list[bytes]:
         with self._lock:
-            return self.store(path).peek(from_sequence, count)
+            return self.store(path).peek(from_sequence, count, session)
 
     def _max_delivery_exceeded(self, store: MessageStore, message: StoredMessage) -> set:
         return self._to_dead_letters(
@@ -481,6 +631,29 @@ def _looks_like_message(part: bytes) -> bool:
     return True
 
 
+def _with_message_id(payload: bytes) -> tuple[bytes, Message]:
+    """A message sent without a message id gets one from the broker, a GUID in .NET's `N`
+    format, as Service Bus stamps one: receivers always see a MessageId (the Node SDK keys its
+    lock renewal by it, `LockRenewer._stopAndRemoveById` in @azure/service-bus)."""
+    message = _decode(payload)
+    if message.id is not None:
+        return payload, message
+    message.id = uuid.uuid4().hex
+    return bytes(message.encode()), message
+
+
+def _modified(message: StoredMessage, properties: dict[Any, Any] | None) -> StoredMessage:
+    """Apply the `propertiesToModify` of an abandon or defer to the application properties."""
+    if not properties:
+        return message
+    decoded = _decode(message.payload)
+    merged: dict[Any, Any] = dict(decoded.properties or {})
+    merged.update({str(key): value for key, value in properties.items()})
+    decoded.properties = merged  # type: ignore[assignment]  # proton types it as None
+    message.payload = bytes(decoded.encode())
+    return message
+
+
 def _decode(payload: bytes) -> Message:
     message = Message()
     message.decode(payload)
@@ -509,6 +682,8 @@ def _for_receiver(
     if locked_until is not None and token is not None:
         annotations[LOCKED_UNTIL] = timestamp(int(locked_until * 1000))
         annotations[LOCK_TOKEN] = token
+    if stored.deferred:
+        annotations[MESSAGE_STATE] = _DEFERRED_STATE
     message.annotations = annotations
     return _header(stored.failed_deliveries, ttl) + _without_header(bytes(message.encode()))
 

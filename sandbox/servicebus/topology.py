@@ -1,8 +1,8 @@
 """The broker's entities, read from a `Config.json` in the format of Microsoft's SB emulator.
 
 Keeping the topology in the emulator's format means a machine with Docker can swap in the official
-emulator with the same file. Fields the emulator accepts but this broker cannot honour (sessions,
-SQL filters other than `1=1`, rule actions) are refused at load with the entity and field named,
+emulator with the same file. Fields the emulator accepts but this broker cannot honour (SQL
+filters other than `1=1`, rule actions) are refused at load with the entity and field named,
 rather than silently ignored.
 """
 
@@ -86,6 +86,7 @@ class EntitySettings:
     dead_letter_on_expiration: bool = False
     forward_to: str = ""
     forward_dead_letters_to: str = ""
+    requires_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,8 +247,6 @@ def _rule(raw: Any, where: str) -> Rule:
 
 
 def _settings(props: Mapping[str, Any], where: str) -> EntitySettings:
-    if _bool(props, "RequiresSession", where, False):
-        raise TopologyError(f"{where}.Properties.RequiresSession: sessions are not supported")
     max_delivery = props.get("MaxDeliveryCount", DEFAULT_MAX_DELIVERY_COUNT)
     if isinstance(max_delivery, bool) or not isinstance(max_delivery, int) or max_delivery < 1:
         raise TopologyError(
@@ -265,6 +264,7 @@ def _settings(props: Mapping[str, Any], where: str) -> EntitySettings:
         dead_letter_on_expiration=_bool(props, "DeadLetteringOnMessageExpiration", where, False),
         forward_to=_string(props, "ForwardTo", where),
         forward_dead_letters_to=_string(props, "ForwardDeadLetteredMessagesTo", where),
+        requires_session=_bool(props, "RequiresSession", where, False),
     )
 
 

@@ -6,8 +6,9 @@ exception caught by the orchestrator, and failing the instance when not caught; 
 with their backoff timers on the ManualClock, and giving up after the last attempt; a 10-minute
 durable timer taking no real time (and sped-up real time on a ScaledClock); the monitor pattern;
 external events raised before and after they are awaited, and from another thread; task_any of a
-timer against an event (cancel pattern); task_all; sub-orchestrations and their retries;
-continue-as-new keeping history bounded and carrying unread events; custom status; starting the
+timer against an event (cancel pattern); an orchestration returning with a timer pending (Running
+until it fires); task_all; sub-orchestrations and their retries;
+continue-as-new keeping history bounded and dropping unread events; custom status; starting the
 same id twice; terminate; unknown orchestrators; and a non-deterministic replay reported as such.
 """
 
@@ -192,6 +193,14 @@ def mailbox(context: df.DurableOrchestrationContext) -> Any:
 
 
 @bp.orchestration_trigger(context_name="context")
+def forgets_timer(context: df.DurableOrchestrationContext) -> Any:
+    timeout = context.create_timer(context.current_utc_datetime + timedelta(hours=1))
+    answer = context.wait_for_external_event("answer")
+    yield context.task_any([answer, timeout])
+    return "answered"  # the timer is neither awaited nor cancelled
+
+
+@bp.orchestration_trigger(context_name="context")
 def forever(context: df.DurableOrchestrationContext) -> Any:
     while True:
         yield context.create_timer(context.current_utc_datetime + timedelta(hours=1))
@@ -368,6 +377,23 @@ def test_task_any_timer_against_event(
     assert clock.now() - start == pytest.approx(simulated_seconds)
 
 
+def test_returning_with_a_pending_timer_completes_when_it_fires(
+    host: LocalDurableHost, clock: ManualClock
+) -> None:
+    """IDurableOrchestrationContext.CreateTimer: timers not cancelled keep the instance Running
+    "even after the orchestrator function has completed" (azure-functions-durable-python#573
+    reports the same for Python); the timer's firing lets it complete."""
+    start = clock.now()
+    instance_id = host.start_new("forgets_timer")
+    host.run_until_idle(advance_clock=False)
+    host.raise_event(instance_id, "answer", "yes")
+    host.run_until_idle(advance_clock=False)
+    assert host.get_status(instance_id).runtime_status is Status.Running
+    status = host.wait_for_completion(instance_id, timeout=10)
+    assert (status.runtime_status, status.output) == (Status.Completed, "answered")
+    assert clock.now() - start == pytest.approx(3600)
+
+
 def test_task_all_gathers_results_in_order(host: LocalDurableHost) -> None:
     status = host.wait_for_completion(host.start_new("fan_out", input=["a", "b", "c"]), timeout=10)
     assert status.output == ["hello a", "hello b", "hello c"]
@@ -391,13 +417,19 @@ def test_sub_orchestration_with_retry_restarts_the_child(
     assert clock.now() - start == pytest.approx(20.0)
 
 
-def test_continue_as_new_carries_unread_events(host: LocalDurableHost) -> None:
+def test_continue_as_new_drops_unread_events(host: LocalDurableHost) -> None:
+    """The extension's out-of-process shim calls `ContinueAsNew(action.Input)`
+    (OutOfProcOrchestrationShim.cs), so `preserveUnprocessedEvents` is false: an event the old
+    execution never read is gone; the new execution waits for the next one."""
     instance_id = host.start_new("mailbox", input="first")
     host.run_until_idle(advance_clock=False)
-    host.raise_event(instance_id, "msg", "kept for the next execution")
+    host.raise_event(instance_id, "msg", "raised before continue-as-new")
+    host.run_until_idle()
+    status = host.get_status(instance_id)
+    assert (status.runtime_status, status.input) == (Status.Running, "second")
+    host.raise_event(instance_id, "msg", "raised to the new execution")
     status = host.wait_for_completion(instance_id, timeout=10)
-    assert status.output == "kept for the next execution"
-    assert status.input == "second"
+    assert status.output == "raised to the new execution"
 
 
 def test_continue_as_new_keeps_history_bounded(host: LocalDurableHost) -> None:

@@ -1,10 +1,10 @@
 """Loading the broker's topology from a Config.json in the Service Bus emulator's format.
 
 Covers: the app's committed Config.json (events topic with its three subscriptions, requests
-queue) loads with the intended settings; a bad document fails at load with an error naming the
-entity and the field (bad duration, bad count, sessions, SQL filters, rule actions, unknown
-filter type or field, dangling ForwardTo, duplicate names, invalid JSON); the broker refuses to
-start from a bad document.
+queue) loads with the intended settings; RequiresSession is read; a bad document fails at load
+with an error naming the entity and the field (bad duration, bad count, a non-boolean
+RequiresSession, SQL filters, rule actions, unknown filter type or field, dangling ForwardTo,
+duplicate names, invalid JSON); the broker refuses to start from a bad document.
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ def test_app_config_has_the_events_topic_and_requests_queue() -> None:
     }
 
 
+def test_sessions_are_read_from_requires_session() -> None:
+    topology = load_topology(
+        _document(queue={"Name": "q", "Properties": {"RequiresSession": True}})
+    )
+    assert topology.queues[0].settings.requires_session
+
+
 def test_sql_true_filter_is_accepted() -> None:
     topology = load_topology(
         _document(
@@ -80,9 +87,9 @@ BAD = {
         _document(queue={"Name": "q", "Properties": {"MaxDeliveryCount": 0}}),
         "Queue 'q'.Properties.MaxDeliveryCount: must be a positive integer",
     ),
-    "sessions": (
-        _document(queue={"Name": "q", "Properties": {"RequiresSession": True}}),
-        "Queue 'q'.Properties.RequiresSession: sessions are not supported",
+    "sessions-not-boolean": (
+        _document(queue={"Name": "q", "Properties": {"RequiresSession": "yes"}}),
+        "Queue 'q'.Properties.RequiresSession: must be true or false, got 'yes'",
     ),
     "sql-filter": (
         _document(
@@ -143,6 +150,6 @@ def test_invalid_json_file_is_named(tmp_path: Path) -> None:
 
 def test_broker_refuses_a_bad_config(tmp_path: Path) -> None:
     path = tmp_path / "Config.json"
-    path.write_text(json.dumps(BAD["sessions"][0]))
-    with pytest.raises(TopologyError, match="sessions are not supported"):
+    path.write_text(json.dumps(BAD["sql-filter"][0]))
+    with pytest.raises(TopologyError, match="SQL filters are not supported"):
         ServiceBusBroker(path)

@@ -16,13 +16,13 @@ import math
 import random
 import re
 import string
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sandbox.cloud import PoolNodes
+from sandbox.kube.aks_nodes import new_node, node_labels
 from sandbox.kube.hardware import NodeShape, vm_shape
 from sandbox.kube.logs import daemon_log, training_log
 from sandbox.kube.objects import (
@@ -30,9 +30,9 @@ from sandbox.kube.objects import (
     node_selected,
     parse_aks_taint,
     pod_requests,
-    quantity,
     untolerated_taint,
 )
+from sandbox.kube.quantity import value as quantity
 from sandbox.kube.store import ApiError, Store, rfc3339
 
 
@@ -111,79 +111,65 @@ class Cluster(Store):
         for stale in existing:
             if stale["metadata"]["name"] not in wanted:
                 self._remove_node(stale)
-        cpus, memory, model, capability = vm_shape(pool.vm_size)
+        _, _, model, capability = vm_shape(pool.vm_size)
         for name, index in wanted.items():
             self.node_shapes[name] = NodeShape(
                 pool.pool_name, pool.gpus_per_node, model, capability, pool.managed_gpu
             )
-            labels = {
-                "agentpool": pool.pool_name,
-                "kubernetes.azure.com/agentpool": pool.pool_name,
-                "kubernetes.azure.com/cluster": f"MC_{self.key}",
-                "kubernetes.io/arch": "amd64",
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.azure.com/os-sku": "Ubuntu",
-                "node.kubernetes.io/instance-type": pool.vm_size,
-                "topology.kubernetes.io/region": self.location,
-                "topology.kubernetes.io/zone": (
-                    f"{self.location}-{pool.zones[index % len(pool.zones)]}" if pool.zones else "0"
-                ),
-                **pool.labels,
-            }
-            if pool.gpus_per_node:
-                labels["kubernetes.azure.com/accelerator"] = "nvidia"
-            resources = {
-                "cpu": str(cpus),
-                "memory": f"{memory * 1024 * 1024}Ki",
-                "pods": "110",
-                "ephemeral-storage": "129886128Ki",
-            }
-            allocatable = {**resources, "cpu": f"{cpus * 1000 - 140}m"}
             current = self.store["nodes"].get(("", name))
-            node: JSON = (
-                copy.deepcopy(current)
-                if current
-                else {
-                    "metadata": {"name": name},
-                    "spec": {
-                        "providerID": f"azure:///{self.cluster_id}/vmss/{prefix}/{index}",
-                    },
-                    "status": {
-                        "capacity": resources,
-                        "allocatable": allocatable,
-                        "conditions": self._node_conditions(),
-                        "addresses": [
-                            {
-                                "type": "InternalIP",
-                                "address": f"10.224.0.{4 + len(self.store['nodes'])}",
-                            },
-                            {"type": "Hostname", "address": name},
-                        ],
-                        "nodeInfo": {
-                            "architecture": "amd64",
-                            "bootID": str(uuid.uuid4()),
-                            "containerRuntimeVersion": "containerd://1.7.27-1",
-                            "kernelVersion": "5.15.0-1089-azure",
-                            "kubeProxyVersion": "",
-                            "kubeletVersion": "v1.33.2",
-                            "machineID": uuid.uuid4().hex,
-                            "operatingSystem": "linux",
-                            "osImage": "Ubuntu 22.04.5 LTS",
-                            "systemUUID": str(uuid.uuid4()),
-                        },
-                    },
-                }
+            if current is None:
+                address = f"10.224.0.{4 + len(self.store['nodes'])}"
+                node = new_node(self.cluster_id, self.location, pool, prefix, index, address)
+                node["status"]["conditions"] = self._node_conditions()
+                created = self.create("nodes", node)
+                self._renew_lease(created)
+                self.record_event(created, "Normal", "Starting", "", "kube-proxy", name)
+                self.record_event(
+                    created, "Normal", "RegisteredNode",
+                    f"Node {name} event: Registered Node {name} in Controller", "node-controller",
+                )  # fmt: skip
+                continue
+            node = copy.deepcopy(current)
+            node["metadata"]["labels"] = node_labels(
+                self.cluster_id, self.location, pool, name, index
             )
-            node["metadata"]["labels"] = labels
             taints = [parse_aks_taint(taint) for taint in pool.taints]
             if taints:
                 node["spec"]["taints"] = taints
-            if current is None:
-                self.create("nodes", node)
             else:
-                self._put("nodes", node)
+                node["spec"].pop("taints", None)
+            self._put("nodes", node)
         self.reconcile()
+
+    def _renew_lease(self, node: JSON) -> None:
+        """The kubelet's heartbeat Lease in kube-node-lease, owned by its node."""
+        name = node["metadata"]["name"]
+        stamp = datetime.fromtimestamp(self.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lease = {
+            "metadata": {
+                "name": name,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Node",
+                        "name": name,
+                        "uid": node["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": {
+                "holderIdentity": name,
+                "leaseDurationSeconds": 40,
+                "renewTime": stamp,
+            },
+        }
+        current = self.store["leases"].get(("kube-node-lease", name))
+        if current is None:
+            self.create("leases", lease, "kube-node-lease")
+        else:
+            renewed = copy.deepcopy(current)
+            renewed["spec"] = lease["spec"]
+            self._put("leases", renewed)
 
     def _node_conditions(self) -> list[JSON]:
         stamp = rfc3339(self.now)
@@ -323,6 +309,10 @@ class Cluster(Store):
             },
             ds["metadata"]["namespace"],
         )
+        self.record_event(
+            ds, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+            "daemonset-controller",
+        )  # fmt: skip
         self._bind(pod, node_name, self.timings.daemon_pod_start)
         return self.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
 
@@ -383,6 +373,12 @@ class Cluster(Store):
             ],
         }
         self._write("pods", bound, "MODIFIED")
+        meta = pod["metadata"]
+        self.record_event(
+            bound, "Normal", "Scheduled",
+            f"Successfully assigned {meta['namespace']}/{meta['name']} to {node_name}",
+            "default-scheduler",
+        )  # fmt: skip
         uid = pod["metadata"]["uid"]
         self._at(self.now + start_delay, lambda: self._start_pod(uid))
 
@@ -438,6 +434,7 @@ class Cluster(Store):
             ],
         )
         self._write("pods", running, "MODIFIED")
+        self._kubelet_started(running)
         self._running_since[uid] = self.now
         node = self.node_shapes.get(running["spec"].get("nodeName", ""))
         if self._job_of(running):
@@ -448,6 +445,25 @@ class Cluster(Store):
             lines = daemon_log(running, node, self.now)
             self._logs[uid] = (lines, self.now, self.now)
             self._at(self.now + self.timings.device_plugin_register, lambda: None)
+
+    def _kubelet_started(self, pod: JSON) -> None:
+        """What the kubelet reports while it starts a pod's containers."""
+        node = pod["spec"].get("nodeName", "")
+        start = pod["status"].get("startTime")
+        pulled_in = self.now - _parse_time(start) if start else 0.0
+        for container in pod["spec"]["containers"]:
+            image, name = container.get("image", ""), container["name"]
+            for reason, message in (
+                ("Pulling", f'Pulling image "{image}"'),
+                (
+                    "Pulled",
+                    f'Successfully pulled image "{image}" in {pulled_in:.0f}s '
+                    f"({pulled_in:.0f}s including waiting)",
+                ),
+                ("Created", f"Created container: {name}"),
+                ("Started", f"Started container {name}"),
+            ):
+                self.record_event(pod, "Normal", reason, message, "kubelet", node)
 
     @staticmethod
     def _job_of(pod: JSON) -> str:
@@ -504,6 +520,15 @@ class Cluster(Store):
             ],
         )
         self._write("pods", done, "MODIFIED")
+        if phase == "Failed" and done["spec"].get("restartPolicy") == "OnFailure":
+            for container in done["spec"]["containers"]:
+                self.record_event(
+                    done, "Warning", "BackOff",
+                    f"Back-off restarting failed container {container['name']} in pod "
+                    f"{done['metadata']['name']}_{done['metadata']['namespace']}"
+                    f"({done['metadata']['uid']})",
+                    "kubelet", done["spec"].get("nodeName", ""),
+                )  # fmt: skip
 
     def pod_log(self, pod: JSON, container: str | None) -> list[str]:
         """The container's output so far (a running job shows the part it has printed)."""
@@ -574,6 +599,7 @@ class Cluster(Store):
                 self._condition("PodScheduled", "False", "Unschedulable", message)
             ]
             changed = self._put("pods", updated) or changed
+            self.record_event(updated, "Warning", "FailedScheduling", message, "default-scheduler")
         return changed
 
     def _unfit(
@@ -656,6 +682,7 @@ class Cluster(Store):
                 ),
             ]
             status["completionTime"] = rfc3339(self.now)
+            self.record_event(job, "Normal", "Completed", "Job completed", "job-controller")
         elif failed > spec.get("backoffLimit", 6):
             conditions = self._job_failed(
                 "BackoffLimitExceeded", "Job has reached the specified backoff limit"
@@ -667,6 +694,11 @@ class Cluster(Store):
             wanted = min(spec.get("parallelism", 1), spec.get("completions", 1) - succeeded)
             while len(active) < wanted and (not failed or self.now >= backoff_until):
                 active.append(self._create_job_pod(job))
+        if conditions and conditions[-1]["type"] == "Failed":
+            self.record_event(
+                job, "Warning", conditions[-1]["reason"], conditions[-1]["message"],
+                "job-controller",
+            )  # fmt: skip
         if conditions:
             for pod in active:
                 self._delete_pod(pod)
@@ -706,7 +738,7 @@ class Cluster(Store):
     def _create_job_pod(self, job: JSON) -> JSON:
         template = copy.deepcopy(job["spec"]["template"])
         meta = template.get("metadata") or {}
-        return self.create(
+        pod = self.create(
             "pods",
             {
                 "metadata": {
@@ -722,6 +754,11 @@ class Cluster(Store):
             },
             job["metadata"]["namespace"],
         )
+        self.record_event(
+            job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+            "job-controller",
+        )  # fmt: skip
+        return pod
 
 
 def _parse_time(text: str) -> float:

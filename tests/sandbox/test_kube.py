@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client, config, watch
@@ -270,7 +271,11 @@ def test_apply_without_field_manager_is_rejected(core: Api, apps: Api) -> None:
     assert rejected.value.status == 400
 
 
-def test_strategic_merge_patch_adds_a_toleration_and_keeps_the_others(core: Api, apps: Api) -> None:
+def test_strategic_merge_patch_replaces_tolerations_and_merges_containers_by_name(
+    core: Api, apps: Api
+) -> None:
+    """PodSpec.tolerations has no x-kubernetes-patch-strategy (list-type atomic): a strategic
+    merge patch replaces the list; containers (patch-merge-key name) merge item by item."""
     create_namespace(core, "gpu-resources")
     apps.create_namespaced_daemon_set("gpu-resources", plugin_daemonset([SKU_GPU]))
     extra = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -278,12 +283,21 @@ def test_strategic_merge_patch_adds_a_toleration_and_keeps_the_others(core: Api,
     patched = apps.patch_namespaced_daemon_set(
         "nvidia-device-plugin-daemonset",
         "gpu-resources",
-        {"spec": {"template": {"spec": {"tolerations": [extra]}}}},
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "tolerations": [extra],
+                        "containers": [{"name": "nvidia-device-plugin-ctr", "args": ["--x"]}],
+                    }
+                }
+            }
+        },
     )
 
-    keys = [t.key for t in patched.spec.template.spec.tolerations]
-    assert keys == ["sku", "nvidia.com/gpu"]
-    assert patched.spec.template.spec.containers[0].image == PLUGIN_IMAGE
+    assert [t.key for t in patched.spec.template.spec.tolerations] == ["nvidia.com/gpu"]
+    container = patched.spec.template.spec.containers[0]
+    assert (container.image, container.args) == (PLUGIN_IMAGE, ["--x"])
 
 
 def test_merge_patch_then_a_stale_replace_conflicts(core: Api) -> None:
@@ -393,7 +407,7 @@ def test_entra_cluster_accepts_the_entra_token_from_a_kubeconfig(sim: KubeSimula
     }
 
     assert access.token == ""
-    assert "/clusters/" in access.server
+    assert urlsplit(access.server).path == ""  # one server per cluster, as AKS: no prefix
     with client_from_kubeconfig(kubeconfig) as api:
         entra_core: Api = client.CoreV1Api(api)
         names = [n.metadata.name for n in entra_core.list_namespace().items]

@@ -1,0 +1,36 @@
+"""What a simulator received, oldest first, for tests and benchmarks that count calls."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+
+    @property
+    def watch(self) -> bool:
+        return self.query.get("watch") in ("true", "1")
+
+
+class RequestRecorder:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+
+    def record(self, method: str, path: str, query: dict[str, str]) -> None:
+        with self._lock:
+            self._requests.append(RecordedRequest(method, path, dict(query)))
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()

@@ -67,7 +67,6 @@ def node_labels(
         "beta.kubernetes.io/os": "linux",
         "kubernetes.azure.com/agentpool": pool.pool_name,
         "kubernetes.azure.com/cluster": resource_group,
-        "kubernetes.azure.com/mode": "user",
         "kubernetes.azure.com/os-sku": "Ubuntu",
         "kubernetes.azure.com/role": "agent",
         "kubernetes.io/arch": "amd64",

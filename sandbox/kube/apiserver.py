@@ -23,7 +23,12 @@ from sandbox.kit import FaultRules, Request, Response, Router
 from sandbox.kube import discovery, openapi, printing, protobuf, watch
 from sandbox.kube.apply import ApplyConflict, apply, track_update
 from sandbox.kube.cluster import Cluster
-from sandbox.kube.errors import fault_error, not_acceptable, unsupported_media_type
+from sandbox.kube.errors import (
+    fault_error,
+    invalid_list_options,
+    not_acceptable,
+    unsupported_media_type,
+)
 from sandbox.kube.kinds import KINDS, Kind
 from sandbox.kube.objects import (
     JSON,
@@ -446,9 +451,15 @@ class ApiServer:
                 )
 
             spec = watch.WatchSpec(kind.plural, matches, render)
-            backlog, cursor = watch.start(
-                self.cluster, spec, query.get("resourceVersion", ""), gone
-            )
+            initial = None
+            if query.get("sendInitialEvents") == "true":
+                if query.get("allowWatchBookmarks") != "true" or (
+                    query.get("resourceVersionMatch") != "NotOlderThan"
+                ):
+                    raise invalid_list_options(kind)
+                initial = watch.bookmark(kind.kind, kind.api_version, self.cluster.rv)
+            version = query.get("resourceVersion", "")
+            backlog, cursor = watch.start(self.cluster, spec, version, gone, initial)
         seconds = float(query.get("timeoutSeconds") or watch.DEFAULT_WATCH_SECONDS)
         body = watch.stream(
             backlog, cursor, lambda c, d: self._follow(spec, c, d), spec, seconds, disconnect

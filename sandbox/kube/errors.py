@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from sandbox.kube.kinds import Kind
 from sandbox.kube.store import ApiError
 
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -13,6 +14,17 @@ def not_acceptable(served: list[str]) -> ApiError:
     """apimachinery's negotiation error for an Accept header it cannot satisfy."""
     return ApiError(
         406, "NotAcceptable", "only the following media types are accepted: " + ", ".join(served)
+    )
+
+
+def invalid_list_options(kind: Kind) -> ApiError:
+    """sendInitialEvents needs bookmarks and resourceVersionMatch=NotOlderThan."""
+    return ApiError(
+        422,
+        "Invalid",
+        f'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents '
+        f"requires setting allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan "
+        f"({kind.plural})",
     )
 
 

@@ -79,10 +79,38 @@ def events_after(cluster: Cluster, spec: WatchSpec, version: int) -> list[JSON]:
     return found
 
 
-def start(cluster: Cluster, spec: WatchSpec, version: str, gone: bool) -> tuple[list[JSON], int]:
-    """Events to send first and the resourceVersion the live part continues from (-1: none)."""
+def bookmark(kind: str, api_version: str, version: int) -> JSON:
+    """The BOOKMARK that ends a streaming list's initial events (KEP-3157 WatchList)."""
+    return {
+        "type": "BOOKMARK",
+        "object": {
+            "kind": kind,
+            "apiVersion": api_version,
+            "metadata": {
+                "resourceVersion": str(version),
+                "annotations": {"k8s.io/initial-events-end": "true"},
+            },
+        },
+    }
+
+
+def start(
+    cluster: Cluster, spec: WatchSpec, version: str, gone: bool, initial: JSON | None = None
+) -> tuple[list[JSON], int]:
+    """Events to send first and the resourceVersion the live part continues from (-1: none).
+
+    `initial` (a bookmark) asks for a streaming list: every current object, then the bookmark,
+    as client-go's WatchListClient asks with sendInitialEvents=true.
+    """
     if gone:
         return [expired(version or "0", cluster.rv)], -1
+    if initial is not None:
+        added = [
+            {"type": "ADDED", "object": obj}
+            for obj in cluster.items(spec.resource)
+            if spec.matches(obj)
+        ]
+        return [*added, initial], cluster.rv
     if version and version != "0":
         begin = int(version)
         if begin < cluster.compacted_rv:
@@ -109,7 +137,7 @@ def stream(
     batch: list[JSON] | None = backlog
     while batch is not None:
         for event in batch:
-            if event["type"] != "ERROR":
+            if event["type"] not in ("ERROR", "BOOKMARK"):
                 event = {"type": event["type"], "object": spec.render(event["object"])}
             yield json.dumps(event).encode() + b"\n"
             if disconnect:

@@ -49,8 +49,7 @@ def _name_and_age(obj: JSON, now: float) -> list[Any]:
 
 
 NAME = Column("Name", format="name")
-AGE = Column("Age"
-             "when this object was created.")  # fmt: skip
+AGE = Column("Age", description="CreationTimestamp: when the object was created (server time).")
 
 
 @dataclass(frozen=True)

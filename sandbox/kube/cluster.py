@@ -123,7 +123,7 @@ class Cluster(Store):
                 node["status"]["conditions"] = self._node_conditions()
                 created = self.create("nodes", node)
                 self._renew_lease(created)
-                self.record_event(created, "Normal", "Starting", "", "kube-proxy", name)
+                self.record_event(created, "Normal", "Starting", "Starting kubelet.", "kubelet", name)
                 self.record_event(
                     created, "Normal", "RegisteredNode",
                     f"Node {name} event: Registered Node {name} in Controller", "node-controller",

@@ -13,21 +13,21 @@ import base64
 import copy
 import json
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
-
-import yaml
 
 from sandbox.clock import Clock
 from sandbox.kit import FaultRules, Request, Response, Router
 from sandbox.kube import discovery, openapi, printing, protobuf, watch
 from sandbox.kube.apply import ApplyConflict, apply, track_update
+from sandbox.kube.bodies import check_name, checked, decode, loads, loads_any
 from sandbox.kube.cluster import Cluster
+from sandbox.kube.controllers.kubelet import log_text
 from sandbox.kube.errors import (
+    conflict_error,
     fault_error,
     invalid_list_options,
     not_acceptable,
-    unsupported_media_type,
 )
 from sandbox.kube.kinds import KINDS, Kind
 from sandbox.kube.objects import (
@@ -39,7 +39,6 @@ from sandbox.kube.objects import (
 from sandbox.kube.patch import PatchError, json_patch, merge_patch, strategic_merge
 from sandbox.kube.schema import definition_name
 from sandbox.kube.store import ApiError, rfc3339
-from sandbox.kube.validation import drop_unknown, schema_problems
 
 VERSION = {
     "major": "1",
@@ -252,14 +251,15 @@ class ApiServer:
         if method == "GET" and not name:
             return 200, self._list(kind, namespace, query)
         if method == "GET" and sub == "log":
-            return 200, _log(cluster, cluster.get("pods", namespace, name), query)
+            pod = cluster.get("pods", namespace, name)
+            return 200, log_text(cluster.pod_log(pod, query.get("container")), pod, query)
         if method == "GET":
             return 200, cluster.get(kind.plural, namespace, name)
         manager = query.get("fieldManager") or request.header("user-agent").split("/")[0]
         now = rfc3339(self._clock.now())
         schema = {"$ref": "#/$defs/" + definition_name(kind.group, kind.version, kind.kind)}
         if method == "POST" and not name:
-            document = self._decode(request, kind)
+            document = decode(request, kind)
             declared = (document.get("metadata") or {}).get("namespace")
             if declared and namespace and declared != namespace:
                 raise ApiError(
@@ -273,9 +273,9 @@ class ApiServer:
             track = lambda old, new: track_update(old, new, manager, schema, now)  # noqa: E731
             return 201, cluster.create(kind.plural, document, namespace, manage=track)
         if method == "PUT" and name:
-            document = self._decode(request, kind)
+            document = decode(request, kind)
             document.setdefault("metadata", {})
-            _check_name(document, name)
+            check_name(document, name)
             document["metadata"]["namespace"] = namespace
             track = lambda old, new: track_update(old, new, manager, schema, now, sub)  # noqa: E731
             return 200, cluster.replace(
@@ -285,7 +285,7 @@ class ApiServer:
             return self._patch(request, kind, namespace, name, sub, manager, schema, now)
         if method == "DELETE" and name:
             options = (
-                _loads(request.body)
+                loads(request.body)
                 if request.body and not request.body.startswith(protobuf.MAGIC)
                 else {}
             )
@@ -294,37 +294,6 @@ class ApiServer:
                 raise ApiError(400, "BadRequest", f"invalid propagationPolicy {propagation!r}")
             return 200, cluster.delete(kind.plural, namespace, name, propagation)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
-
-    def _decode(self, request: Request, kind: Kind) -> JSON:
-        """The request body as JSON, checked against the kind's schema (fieldValidation)."""
-        media = request.header("content-type").split(";")[0].strip()
-        if media == protobuf.MEDIA_TYPE:
-            try:
-                document = protobuf.decode(request.body)
-            except protobuf.ProtobufError as error:
-                raise ApiError(
-                    400, "BadRequest", f"unable to decode the protobuf body: {error}"
-                ) from error
-        elif media in ("", "application/json", "application/yaml", "application/apply-patch+yaml"):
-            document = _loads(request.body)
-        else:
-            raise unsupported_media_type(media)
-        return self._checked(request, kind, document)
-
-    @staticmethod
-    def _checked(request: Request, kind: Kind, document: JSON) -> JSON:
-        schema = {"$ref": "#/$defs/" + definition_name(kind.group, kind.version, kind.kind)}
-        unknown, wrong = schema_problems(document, schema)
-        if wrong:
-            raise ApiError(
-                400, "BadRequest",
-                f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
-                f"{wrong[0]}",
-            )  # fmt: skip
-        if unknown and request.query.get("fieldValidation") == "Strict":
-            shown = ", ".join(f'unknown field "{path}"' for path in unknown)
-            raise ApiError(400, "BadRequest", f"strict decoding error: {shown}")
-        return drop_unknown(document, schema) if unknown else document
 
     def _patch(self, request: Request, kind: Kind, namespace: str, name: str, sub: str,
                manager: str, schema: JSON, now: str) -> tuple[int, JSON]:  # fmt: skip
@@ -336,23 +305,23 @@ class ApiServer:
                 raise ApiError(
                     400, "BadRequest", "PATCH, fieldManager is required for apply requests"
                 )
-            config = self._decode(request, kind)
+            config = decode(request, kind)
             if (config.get("kind"), config.get("apiVersion")) != (kind.kind, kind.api_version):
                 raise ApiError(400, "BadRequest", "apply patch kind/apiVersion do not match URL")
-            _check_name(config, name)
+            check_name(config, name)
             live = cluster.store[kind.plural].get((namespace, name))
             force = request.query.get("force") in ("true", "1")
             try:
                 applied = apply(live, config, manager, schema, now, force=force)
             except ApplyConflict as conflict:
-                raise _conflict_error(kind, name, conflict) from None
+                raise conflict_error(kind, name, conflict) from None
             applied["metadata"]["name"] = name
             if live is None:
                 return 201, cluster.create(kind.plural, applied, namespace)
             applied["metadata"]["namespace"] = namespace
             return 200, cluster.replace(kind.plural, applied, status_only=status_only)
         current = cluster.get(kind.plural, namespace, name)
-        document = _loads_any(request.body)
+        document = loads_any(request.body)
         try:
             if media == "application/json-patch+json":
                 patched = json_patch(current, document)
@@ -370,7 +339,7 @@ class ApiServer:
                 )  # fmt: skip
         except PatchError as error:
             raise ApiError(422, "Invalid", str(error)) from error
-        patched = self._checked(request, kind, patched)
+        patched = checked(request, kind, patched)
         patched.setdefault("metadata", {})
         patched["metadata"]["name"] = name
         patched["metadata"]["namespace"] = namespace
@@ -470,8 +439,6 @@ class ApiServer:
         self, spec: watch.WatchSpec, cursor: int, deadline: float
     ) -> tuple[list[JSON], int] | None:
         """Wait for events after `cursor` until the deadline; None when the watch must end."""
-        import time
-
         while self._live() and time.monotonic() < deadline:
             with self._changed:
                 self.cluster.settle(self._clock.now())
@@ -498,74 +465,3 @@ def _review(kind: Kind, document: JSON) -> JSON:
     review["metadata"] = {"creationTimestamp": None, **(review.get("metadata") or {})}
     kind.defaults(review)
     return review
-
-
-def _conflict_error(kind: Kind, name: str, conflict: ApplyConflict) -> ApiError:
-    """409 Conflict worded as the apiserver's apply conflict (internal/fieldmanager)."""
-    count = len(conflict.conflicts)
-    lines = [f'conflict with "{manager}": {path}' for manager, path in conflict.conflicts]
-    message = (
-        f"Apply failed with {count} conflict{'s' if count > 1 else ''}: " + "\n".join(lines)
-        if count > 1
-        else f"Apply failed with 1 conflict: {lines[0]}"
-    )
-    return ApiError(
-        409,
-        "Conflict",
-        message,
-        {
-            "name": name,
-            "group": kind.group,
-            "kind": kind.plural,
-            "causes": [
-                {
-                    "reason": "FieldManagerConflict",
-                    "message": f'conflict with "{manager}"',
-                    "field": path,
-                }
-                for manager, path in conflict.conflicts
-            ],
-        },
-    )
-
-
-def _check_name(document: JSON, name: str) -> None:
-    given = (document.get("metadata") or {}).get("name")
-    if given != name:
-        raise ApiError(
-            400,
-            "BadRequest",
-            f"the name of the object ({given}) does not match the name on the URL ({name})",
-        )
-
-
-def _loads_any(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"{}")
-    except json.JSONDecodeError as error:
-        raise ApiError(400, "BadRequest", f"invalid JSON body: {error}") from error
-
-
-def _loads(body: bytes) -> JSON:
-    """JSON or YAML (apply bodies may be either); must be an object."""
-    try:
-        document = yaml.safe_load(body.decode() or "{}")
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ApiError(400, "BadRequest", f"invalid body: {error}") from error
-    if not isinstance(document, dict):
-        raise ApiError(400, "BadRequest", "the body must be an object")
-    return document
-
-
-def _log(cluster: Cluster, pod: JSON, query: dict[str, str]) -> str:
-    lines = cluster.pod_log(pod, query.get("container"))
-    if "tailLines" in query:
-        tail = int(query["tailLines"])
-        lines = lines[-tail:] if tail > 0 else []
-    if query.get("timestamps") == "true":
-        stamp = pod["status"].get("startTime", "")
-        lines = [f"{stamp} {line}" for line in lines]
-    text = "".join(f"{line}\n" for line in lines)
-    if "limitBytes" in query:
-        text = text.encode()[: int(query["limitBytes"])].decode(errors="ignore")
-    return text

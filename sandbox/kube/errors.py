@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from sandbox.kube.apply import ApplyConflict
 from sandbox.kube.kinds import Kind
 from sandbox.kube.store import ApiError
 
@@ -62,3 +63,32 @@ def fault_error(code: int, method: str, plural: str, namespace: str, name: str) 
         )
     phrase = HTTPStatus(code).phrase
     return ApiError(code, phrase.replace(" ", ""), f"injected fault: {phrase}")
+
+
+def conflict_error(kind: Kind, name: str, conflict: ApplyConflict) -> ApiError:
+    """409 Conflict worded as the apiserver's apply conflict (internal/fieldmanager)."""
+    count = len(conflict.conflicts)
+    lines = [f'conflict with "{manager}": {path}' for manager, path in conflict.conflicts]
+    message = (
+        f"Apply failed with {count} conflict{'s' if count > 1 else ''}: " + "\n".join(lines)
+        if count > 1
+        else f"Apply failed with 1 conflict: {lines[0]}"
+    )
+    return ApiError(
+        409,
+        "Conflict",
+        message,
+        {
+            "name": name,
+            "group": kind.group,
+            "kind": kind.plural,
+            "causes": [
+                {
+                    "reason": "FieldManagerConflict",
+                    "message": f'conflict with "{manager}"',
+                    "field": path,
+                }
+                for manager, path in conflict.conflicts
+            ],
+        },
+    )

@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.kube import quantity
 from sandbox.kube.apply import ApplyConflict, apply
-from sandbox.kube.cluster import unschedulable_message
+from sandbox.kube.controllers.scheduler import unschedulable_message
 from sandbox.kube.objects import SelectorError, label_selector_matches, parse_aks_taint, tolerates
 from sandbox.kube.patch import PatchError, json_patch, strategic_merge
 from sandbox.kube.schema import definition_name

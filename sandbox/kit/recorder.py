@@ -11,6 +11,8 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, str]
+    status: int
+    """The status code answered (for a streamed answer, the status it started with)."""
 
     @property
     def watch(self) -> bool:
@@ -22,9 +24,9 @@ class RequestRecorder:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
 
-    def record(self, method: str, path: str, query: dict[str, str]) -> None:
+    def record(self, method: str, path: str, query: dict[str, str], status: int) -> None:
         with self._lock:
-            self._requests.append(RecordedRequest(method, path, dict(query)))
+            self._requests.append(RecordedRequest(method, path, dict(query), status))
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -11,14 +11,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.kit.http import Request, Response
+from sandbox.kit.recorder import RequestRecorder
 from sandbox.tls import TlsHttpServer, TlsRequestHandler
 
 App = Callable[[Request], Response]
 
 
 class _Server(TlsHttpServer):
-    def __init__(self, app: App, context: ssl.SSLContext) -> None:
+    def __init__(self, app: App, context: ssl.SSLContext, recorder: RequestRecorder | None) -> None:
         self.app = app
+        self.recorder = recorder
         super().__init__(context, _Handler)
 
 
@@ -39,6 +41,8 @@ class _Handler(TlsRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         response = self.server.app(Request(self.command, url.path, query, headers, body))
+        if self.server.recorder is not None:
+            self.server.recorder.record(self.command, url.path, query, response.status)
         try:
             self._send(response)
         except OSError:
@@ -69,8 +73,15 @@ class _Handler(TlsRequestHandler):
 class SimulatorServer:
     """An app served over HTTPS on 127.0.0.1 (a free port) from its own thread."""
 
-    def __init__(self, app: App, context: ssl.SSLContext, name: str) -> None:
+    def __init__(
+        self,
+        app: App,
+        context: ssl.SSLContext,
+        name: str,
+        recorder: RequestRecorder | None = None,
+    ) -> None:
         self._app = app
+        self._recorder = recorder
         self._context = context
         self._name = name
         self._server: _Server | None = None
@@ -83,7 +94,7 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         if self._server is None:
-            self._server = _Server(self._app, self._context)
+            self._server = _Server(self._app, self._context, self._recorder)
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(
                 target=self._server.serve_forever, args=(0.05,), name=self._name, daemon=True

@@ -72,7 +72,6 @@ class ApiServer:
         changed: threading.Condition,
         clock: Clock,
         faults: FaultRules,
-        record: Callable[[Request], None],
         token: Callable[[], str],
         live: Callable[[], bool],
     ) -> None:
@@ -80,7 +79,6 @@ class ApiServer:
         self._changed = changed
         self._clock = clock
         self._faults = faults
-        self._record = record
         self._token = token
         self._live = live
         self._router = Router()
@@ -100,7 +98,6 @@ class ApiServer:
     # --- entry --------------------------------------------------------------------------------
 
     def __call__(self, request: Request) -> Response:
-        self._record(request)
         try:
             if not request.path.startswith(_PUBLIC):
                 expected = self._token()

@@ -134,7 +134,10 @@ class KubeSimulator:
                 )
                 self._clusters[cluster_id] = cluster
                 self._servers[cluster_id] = SimulatorServer(
-                    self._api_server(cluster), self._ca.server_context, f"kube-{cluster.key}"
+                    self._api_server(cluster),
+                    self._ca.server_context,
+                    f"kube-{cluster.key}",
+                    self._recorder,
                 ).start()
             return ClusterAccess(
                 server=self._servers[cluster_id].url,
@@ -143,15 +146,11 @@ class KubeSimulator:
             )
 
     def _api_server(self, cluster: Cluster) -> ApiServer:
-        def record(request: Request) -> None:
-            self._recorder.record(request.method, request.path, request.query)
-
         return ApiServer(
             cluster,
             changed=self._changed,
             clock=self._clock,
             faults=self._faults,
-            record=record,
             token=lambda: self._entra_token if cluster.entra_id else cluster.token,
             live=lambda: self._started and self._clusters.get(cluster.cluster_id) is cluster,
         )

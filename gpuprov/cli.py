@@ -21,6 +21,9 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["sandbox", "kubeconfig"]:
+        argv = ["sandbox-kubeconfig", *argv[2:]]
     parser = argparse.ArgumentParser(prog="gpuprov", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -146,7 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="simulated seconds per real second for cloud operations (default 60)",
     )
 
+    _add_sandbox_kubeconfig(commands)
+
     args = parser.parse_args(argv)
+    if args.command == "sandbox-kubeconfig":
+        return _sandbox_kubeconfig(args)
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
@@ -169,6 +176,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             "host", lambda: demo_module.host(args.state_dir, args.time_scale, args.port)
         )
     return _validate(args.file, args.settings)
+
+
+def _add_sandbox_kubeconfig(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`gpuprov sandbox kubeconfig`: parsed apart so `sandbox up|status|down` stay as they are."""
+    kubeconfig = commands.add_parser(
+        "sandbox-kubeconfig",
+        prog="gpuprov sandbox kubeconfig",
+        help="gpuprov sandbox kubeconfig -g RG -n CLUSTER [--file PATH]: a sandbox cluster's "
+        "kubeconfig, the sandbox's `az aks get-credentials`",
+    )
+    kubeconfig.add_argument("--resource-group", "-g", required=True, metavar="RG")
+    kubeconfig.add_argument("--name", "-n", required=True, metavar="CLUSTER")
+    kubeconfig.add_argument(
+        "--file", type=Path, default=None, metavar="PATH", help="write it here (default: print)"
+    )
+    kubeconfig.add_argument(
+        "--state-dir", type=Path, default=None, help="the sandbox's state directory"
+    )
+
+
+def _sandbox_kubeconfig(args: argparse.Namespace) -> int:
+    from sandbox import control
+
+    where = args.state_dir or control.DEFAULT_STATE_DIR
+    try:
+        config = control.kubeconfig(where, args.resource_group, args.name)
+        if args.file is None:
+            sys.stdout.write(config.decode())
+            return EXIT_OK
+        args.file.parent.mkdir(parents=True, exist_ok=True)
+        args.file.touch(mode=0o600)
+        args.file.write_bytes(config)
+    except (control.SandboxError, OSError) as exc:
+        print(f"gpuprov sandbox kubeconfig: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"kubeconfig for {args.name} written to {args.file} (export KUBECONFIG={args.file})")
+    return EXIT_OK
 
 
 def _guarded(command: str, action: Callable[[], int]) -> int:

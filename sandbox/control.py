@@ -218,3 +218,47 @@ def _write_settings(state_dir: Path, state: dict) -> None:
     _write_json(state_dir / SETTINGS_FILE, {"IsEncrypted": False, "Values": values})
     lines = [f"export {name}='{value}'" for name, value in values.items()]
     _write_private(state_dir / ENV_FILE, "\n".join(lines) + "\n")
+
+
+SANDBOX_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+"""The subscription examples/ and the demo use in the sandbox."""
+
+
+def kubeconfig(
+    state_dir: Path, resource_group: str, name: str, subscription: str = SANDBOX_SUBSCRIPTION
+) -> bytes:
+    """A sandbox cluster's kubeconfig, fetched as `az aks get-credentials` fetches it.
+
+    It asks the running sandbox's ARM simulator for listClusterUserCredential with the real
+    azure-mgmt-containerservice client; the kubeconfig names the cluster's own API server.
+    """
+    state = read_state(state_dir)
+    if not state or not status(state_dir):
+        raise SandboxError("the sandbox is not running: start it with gpuprov sandbox up")
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.mgmt.containerservice import ContainerServiceClient
+
+    from shared.credentials import StaticTokenCredential
+
+    client = ContainerServiceClient(
+        StaticTokenCredential(SANDBOX_TOKEN),
+        subscription,
+        base_url=state["endpoints"]["arm"]["url"],
+        connection_verify=state["ca"],
+    )
+    try:
+        result = client.managed_clusters.list_cluster_user_credentials(resource_group, name)
+    except ResourceNotFoundError:
+        raise SandboxError(
+            f"the sandbox has no cluster {name!r} in resource group {resource_group!r}: create one "
+            "first, e.g. gpuprov run a request whose cleanup keeps the cluster "
+            '("deleteCluster": false)'
+        ) from None
+    except HttpResponseError as error:
+        raise SandboxError(f"listClusterUserCredential failed: {error.message}") from None
+    finally:
+        client.close()
+    kubeconfigs = result.kubeconfigs or []
+    if not kubeconfigs or not kubeconfigs[0].value:
+        raise SandboxError(f"the sandbox returned no kubeconfig for {name!r}")
+    return bytes(kubeconfigs[0].value)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import copy
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sandbox.kube.objects import JSON, match_labels_selector
+from sandbox.kube.kinds import KINDS, Cause, Kind
+from sandbox.kube.objects import JSON
+from sandbox.kube.validation import name_causes
 
 
 @dataclass(frozen=True)
@@ -22,22 +25,6 @@ class WatchEvent:
     resource: str
     obj: JSON
     previous: JSON | None
-
-
-@dataclass(frozen=True)
-class Kind:
-    kind: str
-    api_version: str
-    namespaced: bool
-
-
-KINDS: dict[str, Kind] = {
-    "namespaces": Kind("Namespace", "v1", namespaced=False),
-    "nodes": Kind("Node", "v1", namespaced=False),
-    "pods": Kind("Pod", "v1", namespaced=True),
-    "jobs": Kind("Job", "batch/v1", namespaced=True),
-    "daemonsets": Kind("DaemonSet", "apps/v1", namespaced=True),
-}
 
 
 class ApiError(Exception):
@@ -66,13 +53,43 @@ class ApiError(Exception):
 
 
 def not_found(resource: str, name: str) -> ApiError:
-    group = {"jobs": ".batch", "daemonsets": ".apps"}.get(resource, "")
+    kind = KINDS[resource]
     return ApiError(
         404,
         "NotFound",
-        f'{resource}{group} "{name}" not found',
-        {"name": name, "kind": resource},
+        f'{kind.qualified} "{name}" not found',
+        {"name": name, "group": kind.group, "kind": resource},
     )
+
+
+def invalid(kind: Kind, name: str, causes: list[Cause]) -> ApiError:
+    """422 Invalid with causes, worded as apierrors.NewInvalid words it."""
+    messages = [f"{field}: {message}" for _, field, message in causes]
+    shown = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
+    qualified = f"{kind.kind}.{kind.group}" if kind.group else kind.kind
+    return ApiError(
+        422,
+        "Invalid",
+        f'{qualified} "{name}" is invalid: {shown}',
+        {
+            "name": name,
+            "group": kind.group,
+            "kind": kind.kind,
+            "causes": [
+                {"reason": reason, "message": message, "field": field}
+                for reason, field, message in causes
+            ],
+        },
+    )
+
+
+Manage = Callable[[JSON | None, JSON], None]
+"""Records field ownership on a write: called with (old or None, new) just before it is stored."""
+
+
+def _without_managed(obj: JSON) -> JSON:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def rfc3339(seconds: float) -> str:
@@ -89,7 +106,9 @@ class Store:
         self.rv = 1
         self.compacted_rv = 0
         self.history: list[WatchEvent] = []
-        self.store: dict[str, dict[tuple[str, str], JSON]] = {name: {} for name in KINDS}
+        self.store: dict[str, dict[tuple[str, str], JSON]] = {
+            name: {} for name, kind in KINDS.items() if kind.listable
+        }
         self.dry_run = False
         """While set (a `dryRun=All` request), changes are validated and answered, not kept."""
         self._random = random.Random(seed)  # noqa: S311 - generated names, not secrets
@@ -138,7 +157,10 @@ class Store:
         alphabet = "bcdfghjklmnpqrstvwxz2456789"
         return "".join(self._random.choice(alphabet) for _ in range(5))
 
-    def create(self, resource: str, body: JSON, namespace: str = "") -> JSON:
+    def create(
+        self, resource: str, body: JSON, namespace: str = "", manage: Manage | None = None
+    ) -> JSON:
+        """POST semantics: generated names, defaults and validation of the kind."""
         kind = KINDS[resource]
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
@@ -157,26 +179,40 @@ class Store:
                     "generateName is required",
                 )
             meta["name"] = meta["generateName"] + self._random_suffix()
+        causes = name_causes(meta["name"], kind.name_rule)
+        if causes:
+            raise invalid(kind, meta["name"], causes)
         key = (meta.get("namespace", ""), meta["name"])
         if key in self.store[resource]:
-            group = {"jobs": ".batch", "daemonsets": ".apps"}.get(resource, "")
             raise ApiError(
                 409,
                 "AlreadyExists",
-                f'{resource}{group} "{meta["name"]}" already exists',
-                {"name": meta["name"], "kind": resource},
+                f'{kind.qualified} "{meta["name"]}" already exists',
+                {"name": meta["name"], "group": kind.group, "kind": resource},
             )
         obj["apiVersion"] = kind.api_version
         obj["kind"] = kind.kind
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.now)
         meta["generation"] = 1
-        for field in ("resourceVersion", "deletionTimestamp", "managedFields"):
+        for field in ("resourceVersion", "deletionTimestamp"):
             meta.pop(field, None)
-        getattr(self, f"_default_{resource}")(obj)
+        kind.defaults(obj)
+        causes = kind.validate(obj)
+        if causes:
+            raise invalid(kind, meta["name"], causes)
+        if manage is not None:
+            manage(None, obj)
         return self._write(resource, obj, "ADDED")
 
-    def replace(self, resource: str, body: JSON, *, status_only: bool = False) -> JSON:
+    def replace(
+        self,
+        resource: str,
+        body: JSON,
+        *,
+        status_only: bool = False,
+        manage: Manage | None = None,
+    ) -> JSON:
         """PUT semantics: optimistic concurrency on resourceVersion, status kept apart."""
         meta = body.get("metadata") or {}
         current = self.get(resource, meta.get("namespace", ""), meta.get("name", ""))
@@ -185,26 +221,45 @@ class Store:
             raise ApiError(
                 409,
                 "Conflict",
-                f'Operation cannot be fulfilled on {resource} "{meta["name"]}": the object has '
-                "been modified; please apply your changes to the latest version and try again",
-                {"name": meta["name"], "kind": resource},
+                f'Operation cannot be fulfilled on {KINDS[resource].qualified} "{meta["name"]}": '
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again",
+                {"name": meta["name"], "group": KINDS[resource].group, "kind": resource},
             )
         updated = copy.deepcopy(current)
         if status_only:
             updated["status"] = copy.deepcopy(body.get("status") or {})
         else:
+            for field in [
+                f for f in updated if f not in ("status", "metadata", "apiVersion", "kind")
+            ]:
+                if field not in body:
+                    updated.pop(field)
             for field, value in body.items():
                 if field not in ("status", "metadata", "apiVersion", "kind"):
                     updated[field] = copy.deepcopy(value)
-            for field in ("labels", "annotations", "finalizers", "ownerReferences"):
+            for field in (
+                "labels",
+                "annotations",
+                "finalizers",
+                "ownerReferences",
+                "managedFields",
+            ):
                 if field in meta:
                     updated["metadata"][field] = copy.deepcopy(meta[field])
-                else:
+                elif field != "managedFields":
                     updated["metadata"].pop(field, None)
+            kind = KINDS[resource]
+            kind.defaults(updated)
+            causes = kind.validate(updated)
+            if causes:
+                raise invalid(kind, meta["name"], causes)
             if updated.get("spec") != current.get("spec"):
                 updated["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
-        if updated == current:
+        if _without_managed(updated) == _without_managed(current):
             return current
+        if manage is not None:
+            manage(current, updated)
         return self._write(resource, updated, "MODIFIED")
 
     def delete(self, resource: str, namespace: str, name: str, propagation: str | None) -> JSON:
@@ -233,16 +288,16 @@ class Store:
     def _dependents(self, resource: str, obj: JSON) -> list[JSON]:
         if resource == "namespaces":
             name = obj["metadata"]["name"]
-            for kind in ("jobs", "daemonsets"):
-                for item in self.items(kind, name):
-                    self.delete(kind, name, item["metadata"]["name"], "Background")
+            for plural in self.store:
+                if plural != "pods" and KINDS[plural].namespaced:
+                    for item in self.items(plural, name):
+                        self.delete(plural, name, item["metadata"]["name"], "Background")
             return self.items("pods", name)
         if resource == "nodes":
-            return [
-                pod
-                for pod in self.items("pods")
-                if pod["spec"].get("nodeName") == obj["metadata"]["name"]
-            ]
+            name = obj["metadata"]["name"]
+            if ("kube-node-lease", name) in self.store["leases"]:
+                self.delete("leases", "kube-node-lease", name, "Background")
+            return [pod for pod in self.items("pods") if pod["spec"].get("nodeName") == name]
         if resource in ("jobs", "daemonsets"):
             return self._owned_pods(obj)
         return []
@@ -269,94 +324,52 @@ class Store:
         self._write(resource, obj, "MODIFIED")
         return True
 
-    # --- defaults on create -------------------------------------------------------------
+    # --- events ---------------------------------------------------------------------------
 
-    def _default_namespaces(self, obj: JSON) -> None:
-        name = obj["metadata"]["name"]
-        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
-        obj["spec"] = {"finalizers": ["kubernetes"]}
-        obj["status"] = {"phase": "Active"}
-
-    def _default_nodes(self, obj: JSON) -> None:
-        obj.setdefault("spec", {})
-        obj.setdefault("status", {})
-
-    def _default_pods(self, obj: JSON) -> None:
-        spec = obj.setdefault("spec", {})
-        if not spec.get("containers"):
-            raise ApiError(
-                422,
-                "Invalid",
-                f'Pod "{obj["metadata"]["name"]}" is invalid: spec.containers: Required value',
-            )
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("schedulerName", "default-scheduler")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
-        spec.setdefault("serviceAccountName", "default")
-        spec.setdefault("dnsPolicy", "ClusterFirst")
-        obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
-
-    def _default_jobs(self, obj: JSON) -> None:
-        name = obj["metadata"]["name"]
-        spec = obj.setdefault("spec", {})
-        template = spec.setdefault("template", {})
-        pod_spec = template.setdefault("spec", {})
-        if pod_spec.get("restartPolicy") not in ("Never", "OnFailure"):
-            raise ApiError(
-                422,
-                "Invalid",
-                f'Job.batch "{name}" is invalid: spec.template.spec.restartPolicy: Required '
-                'value: valid values: "OnFailure", "Never"',
-            )
-        if not pod_spec.get("containers"):
-            raise ApiError(
-                422,
-                "Invalid",
-                f'Job.batch "{name}" is invalid: spec.template.spec.containers: Required value',
-            )
-        uid = obj["metadata"]["uid"]
-        spec.setdefault("backoffLimit", 6)
-        spec.setdefault("completions", 1)
-        spec.setdefault("parallelism", 1)
-        spec.setdefault("completionMode", "NonIndexed")
-        spec.setdefault("suspend", False)
-        spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
-        labels = template.setdefault("metadata", {}).setdefault("labels", {})
-        labels.update(
+    def record_event(
+        self, involved: JSON, kind: str, reason: str, message: str, component: str, host: str = ""
+    ) -> None:
+        """An Event about `involved`, as client-go's recorder writes one (repeats counted)."""
+        if self.dry_run:
+            return
+        meta = involved["metadata"]
+        namespace = meta.get("namespace") or "default"
+        stamp = rfc3339(self.now)
+        for event in self.items("events", namespace):
+            ref = event["involvedObject"]
+            if (ref.get("uid"), event["reason"], event["message"]) == (
+                meta.get("uid"),
+                reason,
+                message,
+            ):
+                repeated = copy.deepcopy(event)
+                repeated["count"] = event.get("count", 1) + 1
+                repeated["lastTimestamp"] = stamp
+                self._write("events", repeated, "MODIFIED")
+                return
+        source = {"component": component, **({"host": host} if host else {})}
+        self.create(
+            "events",
             {
-                "batch.kubernetes.io/controller-uid": uid,
-                "batch.kubernetes.io/job-name": name,
-                "controller-uid": uid,
-                "job-name": name,
-            }
+                "metadata": {"name": f"{meta['name']}.{self._random.getrandbits(64):016x}"},
+                "involvedObject": {
+                    "kind": involved.get("kind", ""),
+                    "namespace": meta.get("namespace", ""),
+                    "name": meta["name"],
+                    "uid": meta.get("uid", ""),
+                    "apiVersion": involved.get("apiVersion", ""),
+                    "resourceVersion": meta.get("resourceVersion", ""),
+                },
+                "reason": reason,
+                "message": message,
+                "source": source,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+                "type": kind,
+                "eventTime": None,
+                "reportingComponent": component,
+                "reportingInstance": host,
+            },
+            namespace,
         )
-        obj["status"] = {}
-
-    def _default_daemonsets(self, obj: JSON) -> None:
-        name = obj["metadata"]["name"]
-        spec = obj.setdefault("spec", {})
-        template = spec.get("template") or {}
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        selector = spec.get("selector")
-        if not selector or not match_labels_selector(selector, labels):
-            raise ApiError(
-                422,
-                "Invalid",
-                f'DaemonSet.apps "{name}" is invalid: spec.template.metadata.labels: Invalid '
-                "value: selector does not match template labels",
-            )
-        if not (template.get("spec") or {}).get("containers"):
-            raise ApiError(
-                422,
-                "Invalid",
-                f'DaemonSet.apps "{name}" is invalid: spec.template.spec.containers: Required '
-                "value",
-            )
-        spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
-        spec.setdefault("revisionHistoryLimit", 10)
-        obj["status"] = {
-            "currentNumberScheduled": 0,
-            "desiredNumberScheduled": 0,
-            "numberMisscheduled": 0,
-            "numberReady": 0,
-        }

@@ -6,7 +6,8 @@ Aspects covered:
   then a stale replace (409 Conflict), label and field selectors (400 for unsupported fields),
   dryRun=All, delete with propagation (Foreground removes a job's pods, Orphan keeps them),
   bearer auth (401 for a wrong or missing token; an Entra cluster reached through a kubeconfig
-  whose server URL carries the cluster's path prefix).
+  whose server is the cluster's own URL, without a path prefix); defaults and canonical
+  quantities as the API server stores them.
 - Watches: ADDED/MODIFIED of a job's pod, a disconnect resumed from the last resourceVersion
   without gaps or repeats, 410 Gone for a compacted resourceVersion and for an injected fault,
   timeoutSeconds ending a quiet watch.
@@ -17,7 +18,7 @@ Aspects covered:
   tailLines, limitBytes); unschedulable job pods carry the scheduler's message; GPUs in use are
   not given twice; failures retry up to backoffLimit; activeDeadlineSeconds ends in
   DeadlineExceeded; ttlSecondsAfterFinished deletes the job; removing a pool removes its nodes
-  and their pods.
+  and their pods; a job's and its pod's Events; each node's Lease.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client, config, watch
@@ -270,7 +272,11 @@ def test_apply_without_field_manager_is_rejected(core: Api, apps: Api) -> None:
     assert rejected.value.status == 400
 
 
-def test_strategic_merge_patch_adds_a_toleration_and_keeps_the_others(core: Api, apps: Api) -> None:
+def test_strategic_merge_patch_replaces_tolerations_and_merges_containers_by_name(
+    core: Api, apps: Api
+) -> None:
+    """PodSpec.tolerations has no x-kubernetes-patch-strategy (list-type atomic): a strategic
+    merge patch replaces the list; containers (patch-merge-key name) merge item by item."""
     create_namespace(core, "gpu-resources")
     apps.create_namespaced_daemon_set("gpu-resources", plugin_daemonset([SKU_GPU]))
     extra = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -278,12 +284,21 @@ def test_strategic_merge_patch_adds_a_toleration_and_keeps_the_others(core: Api,
     patched = apps.patch_namespaced_daemon_set(
         "nvidia-device-plugin-daemonset",
         "gpu-resources",
-        {"spec": {"template": {"spec": {"tolerations": [extra]}}}},
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "tolerations": [extra],
+                        "containers": [{"name": "nvidia-device-plugin-ctr", "args": ["--x"]}],
+                    }
+                }
+            }
+        },
     )
 
-    keys = [t.key for t in patched.spec.template.spec.tolerations]
-    assert keys == ["sku", "nvidia.com/gpu"]
-    assert patched.spec.template.spec.containers[0].image == PLUGIN_IMAGE
+    assert [t.key for t in patched.spec.template.spec.tolerations] == ["nvidia.com/gpu"]
+    container = patched.spec.template.spec.containers[0]
+    assert (container.image, container.args) == (PLUGIN_IMAGE, ["--x"])
 
 
 def test_merge_patch_then_a_stale_replace_conflicts(core: Api) -> None:
@@ -393,7 +408,7 @@ def test_entra_cluster_accepts_the_entra_token_from_a_kubeconfig(sim: KubeSimula
     }
 
     assert access.token == ""
-    assert "/clusters/" in access.server
+    assert urlsplit(access.server).path == ""  # one server per cluster, as AKS: no prefix
     with client_from_kubeconfig(kubeconfig) as api:
         entra_core: Api = client.CoreV1Api(api)
         names = [n.metadata.name for n in entra_core.list_namespace().items]
@@ -769,3 +784,54 @@ def test_watch_without_events_ends_at_its_timeout(core: Api) -> None:
 
     assert events == []
     assert 0.9 < time.monotonic() - began < 5
+
+
+def test_the_api_server_defaults_and_stores_quantities_as_strings(
+    sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api, batch: Api
+) -> None:
+    """pkg/apis/core/v1/defaults.go: a pod's requests default to its limits (not a template's);
+    imagePullPolicy IfNotPresent for a tagged image; quantities come back canonical strings."""
+    ready_gpu_cluster(sim, clock, core, apps)
+    job = mnist_job()
+    job["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "limits": {"nvidia.com/gpu": "1.0", "memory": "1024Mi"}
+    }
+
+    created = batch.create_namespaced_job("default", job)
+    pod = job_pods(core, "samples-tf-mnist-demo")[0]
+
+    template = created.spec.template.spec
+    assert template.containers[0].resources.limits == {"nvidia.com/gpu": "1", "memory": "1Gi"}
+    assert template.containers[0].resources.requests is None
+    assert (template.dns_policy, template.termination_grace_period_seconds) == ("ClusterFirst", 30)
+    assert created.spec.backoff_limit == 6
+    assert created.spec.completion_mode == "NonIndexed"
+    container = pod.spec.containers[0]
+    assert container.resources.requests == {"nvidia.com/gpu": "1", "memory": "1Gi"}
+    assert container.image_pull_policy == "IfNotPresent"
+    assert pod.status.qos_class == "Burstable"
+    assert {t.key: t.toleration_seconds for t in pod.spec.tolerations if t.toleration_seconds} == {
+        "node.kubernetes.io/not-ready": 300,
+        "node.kubernetes.io/unreachable": 300,
+    }
+
+
+def test_a_job_reports_events_and_nodes_renew_leases(
+    sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api, batch: Api
+) -> None:
+    ready_gpu_cluster(sim, clock, core, apps)
+    batch.create_namespaced_job("default", mnist_job())
+    clock.advance(TIMINGS.pod_start + TIMINGS.job_run)
+
+    pod = job_pods(core, "samples-tf-mnist-demo")[0].metadata.name
+    events = core.list_namespaced_event("default").items
+    by_object: dict[str, list[str]] = {}
+    for event in sorted(events, key=lambda e: (e.first_timestamp, e.metadata.resource_version)):
+        by_object.setdefault(event.involved_object.name, []).append(event.reason)
+    leases: Any = client.CoordinationV1Api(core.api_client).list_namespaced_lease("kube-node-lease")
+
+    assert by_object["samples-tf-mnist-demo"] == ["SuccessfulCreate", "Completed"]
+    assert by_object[pod] == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+    assert sorted(lease.spec.holder_identity for lease in leases.items) == sorted(
+        node.metadata.name for node in core.list_node().items
+    )

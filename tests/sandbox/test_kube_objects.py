@@ -1,9 +1,10 @@
 """The Kubernetes simulator's object rules, checked without a server.
 
 Aspects covered: label selector operators (=, ==, !=, in, notin, exists, !key) and parse errors,
-taint toleration (Equal, Exists, wildcard, effect), strategic merge of containers, env and
-tolerations (including `$patch: delete`), JSON patch operations and a failing test op, resource
-quantities, and the scheduler's unschedulable message.
+taint toleration (Equal, Exists, wildcard, effect), strategic merge driven by the PodSpec schema
+(containers and env merge by name, `$patch: delete`, tolerations replaced), JSON patch
+operations and a failing test op, resource quantities and their canonical form, server-side
+apply's field ownership, and the scheduler's unschedulable message.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from collections import Counter
 
 import pytest
 
-from sandbox.kube.cluster import unschedulable_message
-from sandbox.kube.objects import (
-    PatchError,
-    SelectorError,
-    json_patch,
-    label_selector_matches,
-    parse_aks_taint,
-    quantity,
-    strategic_merge,
-    tolerates,
-)
+from sandbox.kube import quantity
+from sandbox.kube.apply import ApplyConflict, apply
+from sandbox.kube.controllers.scheduler import unschedulable_message
+from sandbox.kube.objects import SelectorError, label_selector_matches, parse_aks_taint, tolerates
+from sandbox.kube.patch import PatchError, json_patch, strategic_merge
+from sandbox.kube.schema import definition_name
+
+POD_SPEC = {"$ref": "#/$defs/io.k8s.api.core.v1.PodSpec"}
+DAEMONSET = {"$ref": "#/$defs/" + definition_name("apps", "v1", "DaemonSet")}
 
 LABELS = {"app": "mnist", "tier": "gpu"}
 
@@ -64,7 +63,7 @@ def test_toleration_of_the_aks_gpu_taint(toleration: dict[str, str], expected: b
     assert tolerates([toleration], parse_aks_taint("sku=gpu:NoSchedule")) is expected
 
 
-def test_strategic_merge_merges_keyed_lists_and_deletes_on_request() -> None:
+def test_strategic_merge_follows_the_pod_spec_schema() -> None:
     current = {
         "containers": [
             {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
@@ -82,7 +81,7 @@ def test_strategic_merge_merges_keyed_lists_and_deletes_on_request() -> None:
         "nodeSelector": {"pool": None},
     }
 
-    merged = strategic_merge(current, patch)
+    merged = strategic_merge(current, patch, POD_SPEC)
 
     assert merged["containers"] == [
         {
@@ -91,7 +90,7 @@ def test_strategic_merge_merges_keyed_lists_and_deletes_on_request() -> None:
             "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}],
         }
     ]
-    assert [t["key"] for t in merged["tolerations"]] == ["sku", "nvidia.com/gpu"]
+    assert [t["key"] for t in merged["tolerations"]] == ["nvidia.com/gpu"], "atomic: replaced"
     assert merged["nodeSelector"] == {}
 
 
@@ -122,7 +121,69 @@ def test_json_patch_applies_operations_in_order_and_fails_a_false_test() -> None
     ],
 )
 def test_quantity(text: str, value: float) -> None:
-    assert quantity(text) == value
+    assert quantity.value(text) == value
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        pytest.param("0.5", "500m", id="fraction-to-milli"),
+        pytest.param(1, "1", id="number-to-string"),
+        pytest.param("1024Mi", "1Gi", id="binary-largest-suffix"),
+        pytest.param("1000", "1k", id="decimal-largest-suffix"),
+        pytest.param("1.5Gi", "1536Mi", id="binary-fraction"),
+    ],
+)
+def test_quantities_are_stored_in_their_canonical_form(given: object, stored: str) -> None:
+    """resource.Quantity.String(): what a real server returns for what was sent."""
+    assert quantity.canonical(given) == stored
+
+
+def _daemonset(tolerations: list[str], image: str = "plugin:1") -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "plugin"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "tolerations": [{"key": key, "operator": "Exists"} for key in tolerations],
+                    "containers": [{"name": "ctr", "image": image}],
+                }
+            }
+        },
+    }
+
+
+def test_apply_of_fewer_tolerations_leaves_exactly_the_applied_list() -> None:
+    live = apply(
+        None, _daemonset(["sku", "nvidia.com/gpu"]), "gpuprov", DAEMONSET, "t", force=False
+    )
+
+    again = apply(live, _daemonset(["sku"]), "gpuprov", DAEMONSET, "t", force=False)
+
+    assert again["spec"]["template"]["spec"]["tolerations"] == [
+        {"key": "sku", "operator": "Exists"}
+    ]
+    fields = again["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+    assert fields["f:tolerations"] == {}, "an atomic list is owned as one field"
+    assert fields["f:containers"] == {'k:{"name":"ctr"}': {".": {}, "f:image": {}, "f:name": {}}}
+
+
+def test_apply_by_another_manager_conflicts_unless_forced() -> None:
+    live = apply(None, _daemonset(["sku"]), "gpuprov", DAEMONSET, "t", force=False)
+
+    with pytest.raises(ApplyConflict) as conflict:
+        apply(live, _daemonset(["sku"], image="plugin:2"), "other", DAEMONSET, "t", force=False)
+    forced = apply(live, _daemonset(["sku"], image="plugin:2"), "other", DAEMONSET, "t", force=True)
+
+    assert conflict.value.conflicts == [
+        ("gpuprov", '.spec.template.spec.containers[name="ctr"].image')
+    ]
+    assert forced["spec"]["template"]["spec"]["containers"][0]["image"] == "plugin:2"
+    owners = {e["manager"]: e["fieldsV1"] for e in forced["metadata"]["managedFields"]}
+    ctr = 'k:{"name":"ctr"}'
+    assert "f:image" not in owners["gpuprov"]["f:spec"]["f:template"]["f:spec"]["f:containers"][ctr]
 
 
 def test_unschedulable_message_counts_reasons_like_the_scheduler() -> None:

@@ -7,18 +7,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# The Azure CLI lives in its own venv (~3 minutes to install): its pins must not meet the app's.
+AZ_VENV := .venv-az
+AZ_STAMP := $(AZ_VENV)/.installed
 
 .PHONY: help setup demo test lint format schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(PY_STAMP) $(NPM_STAMP) ## Create .venv and install the pinned Python and npm packages (idempotent)
+setup: $(PY_STAMP) $(NPM_STAMP) $(AZ_STAMP) ## Create .venv, .venv-az (Azure CLI) and install the pinned Python and npm packages (idempotent)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --config-settings editable_mode=compat -e .
+	@touch $@
+
+$(AZ_STAMP): requirements-az.txt
+	@test -x $(AZ_VENV)/bin/python || $(PYTHON) -m venv $(AZ_VENV)
+	$(AZ_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-az.txt
 	@touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -45,7 +53,7 @@ schema: $(PY_STAMP) ## Regenerate schemas/provision-request.schema.json from the
 	$(BIN)/gpuprov schema > schemas/provision-request.schema.json
 
 clean: ## Remove the venv, npm packages and caches
-	rm -rf $(VENV) .venv-infra node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-infra $(AZ_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 
 # checkov lives in its own venv: its many dependencies must not enter the app's .venv.
 INFRA_VENV := .venv-infra

@@ -137,7 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
     )
     sandbox.add_argument(
-        "action", choices=["up", "status", "down"], help="up: start it; status; down: stop it"
+        "action",
+        choices=["up", "status", "down", "env"],
+        help="up: start it; status; down: stop it; env: shell exports for the Azure CLI",
     )
     sandbox.add_argument(
         "--state-dir", type=Path, default=None, help="where ports, PIDs and the CA are kept"
@@ -343,6 +345,9 @@ def _sandbox(action: str, state_dir: Path | None, time_scale: float) -> int:
 
     where = state_dir or control.DEFAULT_STATE_DIR
     try:
+        if action == "env":
+            print(control.az_env(where), end="")
+            return EXIT_OK
         if action == "up":
             _, started = control.up(where, time_scale)
             print("sandbox started" if started else "sandbox already running; nothing started")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +31,8 @@ ENV_FILE = "sandbox.env"
 SETTINGS_FILE = "local.settings.json"
 DURABLE_STATE_FILE = "durable-state.json"
 """`gpuprov host`'s orchestrations: kept across host restarts, dropped with the sandbox."""
+AZ_CONFIG_DIR = "azure-cli"
+AZ_CLOUD = "AzureSandbox"
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' test bearer token, not a secret
 _SERVE_MARKER = "sandbox.serve"
 REQUEST_QUEUES = ("provisioning-requests", "provisioning-requests-poison")
@@ -75,6 +79,7 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, time_scale: float = 60.0) -> tuple[d
         raise SandboxError(str(exc)) from None
     state = {
         "ca": servers["ca"],
+        "identityHeader": servers["identityHeader"],
         "timeScale": time_scale,
         "startedAt": started_at,
         "processes": {
@@ -118,7 +123,46 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[int]:
             stopped.append(pid)
     for name in (STATE_FILE, SERVERS_FILE, ENV_FILE, SETTINGS_FILE, DURABLE_STATE_FILE):
         (state_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / AZ_CONFIG_DIR, ignore_errors=True)
     return stopped
+
+
+def az_env(state_dir: Path = DEFAULT_STATE_DIR) -> str:
+    """Shell lines after whose `eval` a stock Azure CLI (and kubectl) talks to this sandbox.
+
+    The CLI gets a config directory of its own (the user's ~/.azure is left alone), registers the
+    simulator as a cloud through its `/metadata/endpoints`, and signs in with `az login
+    --identity`: MSAL fetches a token from the managed-identity endpoint the simulator serves
+    (IDENTITY_ENDPOINT/IDENTITY_HEADER, App Service style) and az lists `/subscriptions`.
+    Those az steps run once per sandbox (`az account show` tells). The pinned CLI in .venv-az
+    is put first on PATH when it is installed (`make setup`).
+    """
+    state = read_state(state_dir)
+    if not state:
+        raise SandboxError("the sandbox is not running: start it with gpuprov sandbox up")
+    arm = state["endpoints"]["arm"]["url"]
+    values = {
+        "AZURE_CONFIG_DIR": str(state_dir / AZ_CONFIG_DIR),
+        "KUBECONFIG": str(state_dir / "kubeconfig"),
+        "REQUESTS_CA_BUNDLE": state["ca"],
+        "IDENTITY_ENDPOINT": f"{arm}/msi/token",
+        "IDENTITY_HEADER": state["identityHeader"],
+        "AZURE_CORE_COLLECT_TELEMETRY": "no",
+        "AZURE_CORE_SURVEY_MESSAGE": "no",
+    }
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    tool_bin = azurite.ROOT / ".venv-az" / "bin"
+    if (tool_bin / "az").exists():
+        lines.append(f'export PATH={shlex.quote(str(tool_bin))}:"$PATH"')
+    cloud = shlex.quote(AZ_CLOUD)
+    lines.append(
+        "az account show --only-show-errors >/dev/null 2>&1 || { "
+        f"az cloud register --name {cloud} --endpoint-resource-manager {shlex.quote(arm)} "
+        f"--only-show-errors >/dev/null && "
+        f"az cloud set --name {cloud} --only-show-errors >/dev/null && "
+        "az login --identity --only-show-errors >/dev/null; }"
+    )
+    return "\n".join(lines) + "\n"
 
 
 def read_state(state_dir: Path) -> dict | None:

@@ -40,8 +40,12 @@ def main() -> None:
     with contextlib.ExitStack() as running:
         kube = running.enter_context(KubeSimulator(clock, ca))
         arm = running.enter_context(ArmSimulator(clock, ca, backend=kube, timings=timings))
-        for subscription, group, location in _example_resource_groups():
-            arm.add_resource_group(subscription, group, location)
+        for request in _examples():
+            subscription, group = request["subscriptionId"], request["resourceGroup"]
+            arm.add_resource_group(subscription, group, request["location"])
+            if request["target"]["kind"] == "existingCluster":
+                cluster = request["target"]["clusterName"]
+                arm.add_cluster(subscription, group, cluster, request["location"])
         bus = running.enter_context(ServiceBusBroker(CONFIG_PATH, clock))
         servers = {
             "arm": arm.url,
@@ -49,6 +53,7 @@ def main() -> None:
             "servicebus": bus.connection_string,
             "servicebusUrl": f"amqp://127.0.0.1:{bus.port}",
             "ca": str(ca.ca_path),
+            "identityHeader": arm.identity_header,
             "pid": os.getpid(),
         }
         ready = args.state_dir / "servers.json"
@@ -57,13 +62,10 @@ def main() -> None:
         stop.wait()
 
 
-def _example_resource_groups() -> set[tuple[str, str, str]]:
-    """The resource groups examples/ targets exist, as a user's would before a request."""
-    groups = set()
-    for path in EXAMPLES.glob("*.json"):
-        request = json.loads(path.read_text())
-        groups.add((request["subscriptionId"], request["resourceGroup"], request["location"]))
-    return groups
+def _examples() -> list[dict]:
+    """The requests in examples/: their resource groups and existing clusters exist in the
+    sandbox, as a user's would before sending such a request (platform-aks, batch-aks)."""
+    return [json.loads(path.read_text()) for path in sorted(EXAMPLES.glob("*.json"))]
 
 
 if __name__ == "__main__":

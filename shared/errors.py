@@ -192,6 +192,12 @@ def _hint(code: str, kind: ErrorKind, *, vm_size: str | None, location: str | No
             "Contributor Role' (or Contributor) on the resource group, and Contributor on the "
             "subscription for preview-feature registration."
         )
+    if code == "ParentResourceNotFound":
+        return (
+            "The cluster named in target.clusterName is not in that resource group (or "
+            "subscription): create it first, fix target.clusterName/resourceGroup, or use "
+            'target.kind "newCluster" to have the provisioner create one.'
+        )
     if code == "OperationNotAllowed":
         return "Another operation is running on the cluster; the step is tried again after it."
     if kind == "transient":

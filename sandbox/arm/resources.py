@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from azure.mgmt.containerservice.models import AgentPool, ManagedCluster
+
+from sandbox.arm import defaults, identity, schema
+from sandbox.arm.features import require_features
+from sandbox.arm.identity import SANDBOX_TENANT_ID
 from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.arm.model import (
     SYNCHRONOUS_CAPACITY_CODES,
@@ -23,17 +28,13 @@ from sandbox.arm.model import (
     CapacityRule,
     Reply,
 )
-from sandbox.arm.vm_sizes import gpus_per_node
+from sandbox.arm.vm_sizes import gpus_per_node, refuse_retired
 from sandbox.cloud import ClusterAccess, ClusterBackend, PoolNodes
 
 CONTAINER_SERVICE = "Microsoft.ContainerService"
 SPOT_LABEL_KEY = "kubernetes.azure.com/scalesetpriority"
 SPOT_TAINT = f"{SPOT_LABEL_KEY}=spot:NoSchedule"
 OPERATION_API_VERSION = "2016-03-30"
-DEFAULT_KUBERNETES_VERSION = "1.33"
-DEFAULT_VM_SIZE = "Standard_DS2_v2"
-SANDBOX_TENANT_ID = "11111111-2222-4333-8444-555555555555"
-"""Tenant named in Entra ID kubeconfigs when the cluster's aadProfile names none."""
 
 ClusterKey = tuple[str, str, str]
 
@@ -226,6 +227,29 @@ class ArmResources:
     def group_exists(self, sub: str, rg: str) -> Reply:
         return Reply(204 if (sub.lower(), rg.lower()) in self._groups else 404)
 
+    def group_delete(self, sub: str, rg: str) -> Reply:
+        """Deletes the group and every cluster in it; 202 + Location as ARM answers."""
+        self._group(sub, rg)  # missing: 404 ResourceGroupNotFound, as `az group delete` shows
+        key = (sub.lower(), rg.lower())
+        for cluster_key in [k for k in self._clusters if k[:2] == key]:
+            cluster = self._clusters.pop(cluster_key)
+            if cluster.in_backend and self.backend is not None:
+                self.backend.remove_cluster(cluster.resource_id)
+        del self._groups[key]
+        operation = f"{self.base_url}/subscriptions/{sub}/operationresults/{uuid.uuid4().hex}"
+        return Reply(202, None, {"Location": f"{operation}?api-version=2024-03-01"})
+
+    def group_operation_result(self, sub: str, operation_id: str) -> Reply:
+        """A resource-group deletion's result: done (the simulator deletes groups at once)."""
+        return Reply(200)
+
+    def subscription_list(self) -> Reply:
+        known = {identity.SANDBOX_SUBSCRIPTION_ID} | {s for s, _ in self._groups}
+        return Reply(200, {"value": [identity.subscription_json(s) for s in sorted(known)]})
+
+    def subscription_get(self, sub: str) -> Reply:
+        return Reply(200, identity.subscription_json(sub))
+
     def group_list(self, sub: str) -> Reply:
         found = [g for (s, _), g in self._groups.items() if s == sub.lower()]
         return Reply(200, {"value": found})
@@ -237,6 +261,11 @@ class ArmResources:
             reg.reads += 1
             if reg.reads > reads_needed:
                 reg.state = "Registered"
+
+    def _feature_state(self, sub: str, ns: str, name: str) -> str:
+        """A feature's registration state, without counting as a read."""
+        found = self._features.get((sub.lower(), ns.lower(), name.lower()))
+        return found.state if found else "NotRegistered"
 
     def _feature(self, sub: str, ns: str, name: str) -> _Registration:
         key = (sub.lower(), ns.lower(), name.lower())
@@ -374,7 +403,7 @@ class ArmResources:
                 for pool in cluster.pools.values()
             ],
         }
-        return {
+        shown = {
             **cluster.top_level,
             "id": cluster.resource_id,
             "location": cluster.location,
@@ -383,6 +412,7 @@ class ArmResources:
             "tags": cluster.tags,
             "properties": properties,
         }
+        return dict(schema.without_write_only(shown, ManagedCluster))
 
     def _pool_properties_json(self, pool: _Pool) -> dict[str, Any]:
         return {
@@ -392,12 +422,13 @@ class ArmResources:
         }
 
     def _pool_json(self, cluster: _Cluster, pool: _Pool) -> dict[str, Any]:
-        return {
+        shown = {
             "id": f"{cluster.resource_id}/agentPools/{pool.name}",
             "name": pool.name,
             "type": f"{CONTAINER_SERVICE}/managedClusters/agentPools",
             "properties": self._pool_properties_json(pool),
         }
+        return dict(schema.without_write_only(shown, AgentPool))
 
     def cluster_list(self, sub: str, rg: str | None) -> Reply:
         if rg is not None:
@@ -412,7 +443,15 @@ class ArmResources:
     def cluster_get(self, sub: str, rg: str, name: str) -> Reply:
         return Reply(200, self._cluster_json(self._cluster(sub, rg, name)))
 
-    def cluster_put(self, sub: str, rg: str, name: str, body: Any, now: float) -> Reply:
+    def cluster_put(
+        self,
+        sub: str,
+        rg: str,
+        name: str,
+        body: Any,
+        now: float,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         if not isinstance(body, dict):
             raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
         self._require_container_service(sub)
@@ -421,35 +460,49 @@ class ArmResources:
         existing = self._clusters.get(key)
         if existing is not None:
             self._refuse_if_busy(key)
+        if not schema.CLUSTER_NAME.match(name):
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                f"The value of parameter resourceName is invalid: '{name}'. Please see "
+                "https://aka.ms/aks-naming-rules for more details.",
+                target="resourceName",
+            )
+        body = schema.clean(body, ManagedCluster, "managedCluster")
         properties = dict(body.get("properties") or {})
         profiles = properties.pop("agentPoolProfiles", None) or []
-        for read_only in ("provisioningState", "powerState", "fqdn"):
-            properties.pop(read_only, None)
         location = str(body.get("location") or (existing.location if existing else ""))
         if not location:
             raise ArmError(400, "LocationRequired", "The location property is required.")
+        if existing is not None and _norm(location) != _norm(existing.location):
+            raise ArmError(
+                400,
+                "InvalidResourceLocation",
+                f"The resource '{name}' already exists in location '{existing.location}' in "
+                f"resource group '{rg}'. A resource with the same name cannot be created in "
+                f"location '{location}'. Please select a new resource name.",
+            )
         if existing is None and not profiles:
             raise ArmError(
                 400, "InvalidParameter", "The cluster must have at least one agent pool profile."
             )
-        version = str(properties.setdefault("kubernetesVersion", DEFAULT_KUBERNETES_VERSION))
-        properties["currentKubernetesVersion"] = version
-        dns_prefix = str(properties.setdefault("dnsPrefix", name))
-        digest = hashlib.sha256("/".join(key).encode()).hexdigest()[:8]
-        properties["fqdn"] = f"{dns_prefix}-{digest}.hcp.{location}.azmk8s.io"
-        properties.setdefault("nodeResourceGroup", f"MC_{rg}_{name}_{location}")
-        properties.setdefault("enableRBAC", True)
+        properties = defaults.cluster_defaults(
+            properties, name=name, key="/".join(key), resource_group=rg, location=location
+        )
+        version = str(properties["kubernetesVersion"])
         pools: dict[str, _Pool] = {}
         for index, profile in enumerate(profiles):
-            if not isinstance(profile, dict) or not profile.get("name"):
-                raise ArmError(400, "InvalidParameter", "Each agent pool profile needs a name.")
+            _check_pool_name(str(profile.get("name") or ""))
             mode = "System" if index == 0 else "User"
             pool_props = _pool_properties(profile, default_mode=mode, version=version)
             pools[str(profile["name"]).lower()] = _Pool(str(profile["name"]), pool_props, "")
+        require_features(self._feature_state, sub, headers, [p.properties for p in pools.values()])
         failure = self._capacity_check(pools.values())
         top_level = {
             k: v for k, v in body.items() if k not in ("properties", "location", "tags", "id")
         }
+        top_level["identity"] = defaults.identity_defaults(top_level.get("identity"), "/".join(key))
+        top_level["eTag"] = defaults.etag()
         action = "update" if existing else "create"
         if existing is None:
             cluster = _Cluster(
@@ -480,6 +533,24 @@ class ArmResources:
         op = self._start(cluster, "managedClusters", action, tuple(pools), now, seconds, failure)
         status = 200 if existing else 201
         return Reply(status, self._cluster_json(cluster), self._operation_headers(op, False))
+
+    def seed_cluster(self, sub: str, rg: str, name: str, location: str, now: float) -> None:
+        """A cluster that exists already (Succeeded, system pool `nodepool1`)."""
+        if (sub.lower(), rg.lower()) not in self._groups:
+            self.group_put(sub, rg, {"location": location})
+        body = {
+            "location": location,
+            "identity": {"type": "SystemAssigned"},
+            "properties": {
+                "dnsPrefix": f"{name}-dns",
+                "agentPoolProfiles": [{"name": "nodepool1", "count": 2, "mode": "System"}],
+            },
+        }
+        self.cluster_put(sub, rg, name, body, now)
+        for op in self._operations.values():
+            if op.status == "InProgress" and op.cluster_key[1:] == (rg.lower(), name.lower()):
+                op.due = now
+        self.settle(now)
 
     def cluster_delete(self, sub: str, rg: str, name: str, now: float) -> Reply:
         self._group(sub, rg)
@@ -542,18 +613,28 @@ class ArmResources:
         return Reply(200, self._pool_json(cluster, pool))
 
     def pool_put(
-        self, sub: str, rg: str, name: str, pool_name: str, body: Any, now: float
+        self,
+        sub: str,
+        rg: str,
+        name: str,
+        pool_name: str,
+        body: Any,
+        now: float,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         if not isinstance(body, dict):
             raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
         self._require_container_service(sub)
         cluster = self._parent(sub, rg, name)
+        _check_pool_name(pool_name)
+        body = schema.clean(body, AgentPool, "agentPool")
         key = (sub.lower(), rg.lower(), name.lower())
         self._refuse_if_busy(key)
-        version = str(cluster.properties.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION))
+        version = str(cluster.properties["kubernetesVersion"])
         properties = _pool_properties(
             dict(body.get("properties") or {}), default_mode="User", version=version
         )
+        require_features(self._feature_state, sub, headers, [properties])
         pool_key = pool_name.lower()
         previous = cluster.pools.get(pool_key)
         pool = _Pool(previous.name if previous else pool_name, properties, "")
@@ -702,22 +783,30 @@ class ArmResources:
         return Reply(204)
 
 
+def _norm(location: str) -> str:
+    """ARM compares locations without case or spaces ('East US' is 'eastus')."""
+    return location.replace(" ", "").lower()
+
+
+def _check_pool_name(pool_name: str) -> None:
+    if not schema.AGENT_POOL_NAME.match(pool_name):
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            "The value of parameter agentPoolProfile.name is invalid. Please see "
+            "https://aka.ms/aks-naming-rules for more details.",
+            target="agentPoolProfile.name",
+        )
+
+
 def _pool_properties(raw: dict[str, Any], *, default_mode: str, version: str) -> dict[str, Any]:
     """A pool's stored properties: the request's, AKS defaults filled in, spot marks added."""
-    props = {
-        k: v
-        for k, v in raw.items()
-        if k not in ("name", "provisioningState", "powerState") and v is not None
-    }
+    props = {k: v for k, v in raw.items() if k != "name"}
     count = props.setdefault("count", 1)
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ArmError(400, "InvalidParameter", f"The value of count ({count!r}) is invalid.")
-    props.setdefault("vmSize", DEFAULT_VM_SIZE)
-    props.setdefault("mode", default_mode)
-    props.setdefault("osType", "Linux")
-    props.setdefault("type", "VirtualMachineScaleSets")
-    props.setdefault("orchestratorVersion", version)
-    props["currentOrchestratorVersion"] = props["orchestratorVersion"]
+    props = defaults.pool_defaults(props, mode=default_mode, cluster_version=version)
+    refuse_retired(str(props["vmSize"]))
     if str(props.get("scaleSetPriority", "Regular")).lower() == "spot":
         props["scaleSetPriority"] = "Spot"
         props.setdefault("spotMaxPrice", -1)

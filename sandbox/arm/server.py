@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sandbox.arm import defaults, identity, schema
 from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Reply
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
@@ -43,6 +44,7 @@ class _Call:
 
     params: dict[str, str]
     query: dict[str, str]
+    headers: dict[str, str]
     body: Any
     now: float
 
@@ -99,6 +101,10 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
             {"GET": lambda r, c: r.operation_result(c.params["sub"], c.params["op"])},
         ),
         (
+            _OPS + r"/kubernetesVersions",
+            {"GET": lambda r, c: Reply(200, defaults.kubernetes_versions())},
+        ),
+        (
             _SUB + _CS + r"/managedClusters",
             {"GET": lambda r, c: r.cluster_list(c.params["sub"], None)},
         ),
@@ -113,7 +119,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
                     c.params["sub"], c.params["rg"], c.params["name"]
                 ),
                 "PUT": lambda r, c: r.cluster_put(
-                    c.params["sub"], c.params["rg"], c.params["name"], c.body, c.now
+                    c.params["sub"], c.params["rg"], c.params["name"], c.body, c.now, c.headers
                 ),
                 "DELETE": lambda r, c: r.cluster_delete(
                     c.params["sub"], c.params["rg"], c.params["name"], c.now
@@ -145,11 +151,19 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
                     c.params["pool"],
                     c.body,
                     c.now,
+                    c.headers,
                 ),
                 "DELETE": lambda r, c: r.pool_delete(
                     c.params["sub"], c.params["rg"], c.params["name"], c.params["pool"], c.now
                 ),
             },
+        ),
+        (r"/subscriptions", {"GET": lambda r, c: r.subscription_list()}),
+        (_SUB, {"GET": lambda r, c: r.subscription_get(c.params["sub"])}),
+        (r"/tenants", {"GET": lambda r, c: identity.tenants()}),
+        (
+            _SUB + r"/operationresults/(?P<op>[^/]+)",
+            {"GET": lambda r, c: r.group_operation_result(c.params["sub"], c.params["op"])},
         ),
         (_SUB + r"/resourceGroups", {"GET": lambda r, c: r.group_list(c.params["sub"])}),
         (
@@ -158,6 +172,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
                 "GET": lambda r, c: r.group_get(c.params["sub"], c.params["rg"]),
                 "HEAD": lambda r, c: r.group_exists(c.params["sub"], c.params["rg"]),
                 "PUT": lambda r, c: r.group_put(c.params["sub"], c.params["rg"], c.body),
+                "DELETE": lambda r, c: r.group_delete(c.params["sub"], c.params["rg"]),
             },
         ),
         (_SUB + r"/providers", {"GET": lambda r, c: r.provider_list(c.params["sub"])}),
@@ -231,6 +246,8 @@ class ArmSimulator:
         self.clock = clock
         self.ca = ca
         self.tokens = tokens
+        self.identity_header = uuid.uuid4().hex
+        """What `IDENTITY_HEADER` must say for the managed-identity token endpoint to answer."""
         self.timings = timings
         self._resources = ArmResources(timings=timings, backend=backend, ca_path=ca.ca_path)
         self._lock = threading.RLock()
@@ -299,6 +316,18 @@ class ArmSimulator:
         """Make a resource group exist, as if created earlier (clusters need one)."""
         with self._lock:
             self._resources.group_put(subscription, name, {"location": location, "tags": tags})
+
+    def add_cluster(
+        self, subscription: str, resource_group: str, name: str, location: str = "eastus"
+    ) -> None:
+        """Make a running managed cluster with one system pool exist, as if a user created it.
+
+        It carries no provisioner tags: the provisioner must treat it as someone else's.
+        """
+        with self._lock:
+            self._resources.seed_cluster(
+                subscription, resource_group, name, location, self.clock.now()
+            )
 
     def set_provider_state(self, subscription: str, namespace: str, state: str) -> None:
         """E.g. 'NotRegistered' to make cluster PUTs fail with MissingSubscriptionRegistration."""
@@ -392,6 +421,10 @@ class ArmSimulator:
     ) -> Reply:
         now = self.clock.now()
         self._resources.settle(now)
+        if path == "/metadata/endpoints" and method.upper() == "GET":
+            return identity.metadata_endpoints(self.url)
+        if path == "/msi/token" and method.upper() == "GET":
+            return identity.token(query, headers, self.identity_header)
         self._authenticate(headers)
         self._apply_fault(method, path)
         for pattern, methods in _ROUTES:
@@ -409,13 +442,18 @@ class ArmSimulator:
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
                 )
-            return route(self._resources, _Call(match.groupdict(), query, body, now))
+            if "/managedclusters" in path.lower() or path.lower().endswith("/kubernetesversions"):
+                schema.check_api_version(query)
+            call = _Call(match.groupdict(), query, headers, body, now)
+            return route(self._resources, call)
         raise ArmError(404, "InvalidResourceType", f"No resource type is served at '{path}'.")
 
     def _authenticate(self, headers: dict[str, str]) -> None:
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token in self.tokens:
+        if scheme.lower() == "bearer" and (
+            token in self.tokens or token == identity.managed_identity_token(self.url + "/")
+        ):
             return
         challenge = 'Bearer authorization_uri="https://login.microsoftonline.com/common", ' + (
             'error="invalid_token"'

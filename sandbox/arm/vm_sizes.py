@@ -6,6 +6,8 @@ listed here are CPU sizes (0 GPUs). Retired sizes (NC, NCv2, NCv3) are deliberat
 
 from __future__ import annotations
 
+from sandbox.arm.model import ArmError
+
 _GPUS_PER_NODE: dict[str, int] = {
     # NCasT4_v3 (NVIDIA T4)
     "standard_nc4as_t4_v3": 1,
@@ -34,3 +36,24 @@ _GPUS_PER_NODE: dict[str, int] = {
 def gpus_per_node(vm_size: str) -> int:
     """Whole NVIDIA GPUs on one VM of this size; 0 for CPU (or unknown) sizes."""
     return _GPUS_PER_NODE.get(vm_size.lower(), 0)
+
+
+_RETIRED = {
+    # NC (K80) and NCv2 (P100) retired 2023-09-06; NCv3 (V100) NC6s/12s/24s_v3 retired 2025-09-30
+    # (Azure docs, "Migrate your NC, NCv2 and NCv3 series VMs"). They exist in no region now.
+    "standard_nc6", "standard_nc12", "standard_nc24", "standard_nc24r",
+    "standard_nc6s_v2", "standard_nc12s_v2", "standard_nc24s_v2", "standard_nc24rs_v2",
+    "standard_nc6s_v3", "standard_nc12s_v3", "standard_nc24s_v3", "standard_nc24rs_v3",
+}  # fmt: skip
+
+
+def refuse_retired(vm_size: str) -> None:
+    """A retired size is offered nowhere: ARM refuses the PUT with SkuNotAvailable (400)."""
+    if vm_size.lower() in _RETIRED:
+        raise ArmError(
+            400,
+            "SkuNotAvailable",
+            f"The requested VM size {vm_size} is currently not available in this location or "
+            "zone for the subscription. The size was retired; choose a current size (e.g. "
+            "Standard_NC4as_T4_v3).",
+        )

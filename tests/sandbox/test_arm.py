@@ -283,6 +283,8 @@ def test_gpu_spot_pool_keeps_fields_records_custom_headers_and_tells_the_backend
     sim: ArmSimulator, aks: ContainerServiceClient, clock: ManualClock, backend: RecordingBackend
 ) -> None:
     create_cluster(aks, clock)
+    for feature in ("ManagedGPUExperiencePreview", "GPUDedicatedVHDPreview"):  # both need one
+        sim.set_feature_state(SUBSCRIPTION, "Microsoft.ContainerService", feature, "Registered")
     body = gpu_pool_body(
         scaleSetPriority="Spot",
         availabilityZones=["1", "2"],

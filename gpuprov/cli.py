@@ -118,6 +118,28 @@ def _main(argv: Sequence[str] | None) -> int:
     parked.add_argument("action", choices=["list", "replay"], help="replay: back onto the queue")
     _connection_options(parked)
 
+    reaper = commands.add_parser(
+        "reap",
+        help="run the reaper now: delete what this deployment left past its expiry, or with "
+        "--dry-run show it (exit 1 when it could not do everything)",
+        description="Prints a table of what it deletes (or would), what it leaves and why. "
+        "Without a Durable host to ask, only expiry counts here: orphans of finished runs are "
+        "left to the timer.",
+    )
+    reaper.add_argument("--dry-run", action="store_true", help="delete nothing; show the plan")
+    reaper.add_argument("--json", action="store_true", help="the report as JSON")
+    reaper.add_argument(
+        "--subscription", action="append", default=[], metavar="ID",
+        help="scan this subscription too (repeatable)",
+    )  # fmt: skip
+    scope = reaper.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--sandbox", action="store_true", help="the running local sandbox")
+    scope.add_argument("--settings", type=Path, metavar="FILE",
+                       help="a deployment's settings from this local.settings.json")  # fmt: skip
+    reaper.add_argument(
+        "--state-dir", type=Path, default=None, help="the sandbox's state directory"
+    )
+
     demo = commands.add_parser(
         "demo",
         help="the main job on the sandbox: the seed walkthrough through the Storage queue, "
@@ -144,28 +166,6 @@ def _main(argv: Sequence[str] | None) -> int:
         "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
     )
     host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
-
-    reaper = commands.add_parser(
-        "reap",
-        help="run the reaper now: delete what this deployment left past its expiry, or with "
-        "--dry-run show it (exit 1 when it could not do everything)",
-        description="Prints a table of what it deletes (or would), what it leaves and why. "
-        "Without a Durable host to ask, only expiry counts here: orphans of finished runs are "
-        "left to the timer.",
-    )
-    reaper.add_argument("--dry-run", action="store_true", help="delete nothing; show the plan")
-    reaper.add_argument("--json", action="store_true", help="the report as JSON")
-    reaper.add_argument(
-        "--subscription", action="append", default=[], metavar="ID",
-        help="scan this subscription too (repeatable)",
-    )  # fmt: skip
-    scope = reaper.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--sandbox", action="store_true", help="the running local sandbox")
-    scope.add_argument("--settings", type=Path, metavar="FILE",
-                       help="a deployment's settings from this local.settings.json")  # fmt: skip
-    reaper.add_argument(
-        "--state-dir", type=Path, default=None, help="the sandbox's state directory"
-    )
 
     sandbox = commands.add_parser(
         "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"

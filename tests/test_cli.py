@@ -138,7 +138,8 @@ def test_a_missing_settings_file_says_how_to_make_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["schema", "run", "demo", "host", "reap", "watch"])
 def test_every_command_and_option_has_help(command: str) -> None:
     text = gpuprov(command, "--help").stdout.decode()
-    usage, _, options = text.partition("\noptions:\n")
+    head, _, options = text.partition("\noptions:\n")
+    usage = head.split("\npositional arguments:\n")[0]
     assert len(usage.strip().split("\n\n")) >= 2, f"no description:\n{text}"
     lines = options.splitlines()
     bare = []

@@ -169,19 +169,40 @@ async def request_status(
         return _unknown(request_id)
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     state = status.runtime_status.value
+    result = None if state in _ACTIVE else status.output
+    outcome, message = _outcome(state, result)
     return _json(
         {
             "requestId": request_id,
+            "outcome": outcome,
+            "message": message,
             "runtimeStatus": state,
             "step": custom.get("step"),
             "stepStatus": custom.get("status"),
             "events": custom.get("events", []),
             "createdTime": _iso(status.created_time),
             "lastUpdatedTime": _iso(status.last_updated_time),
-            "result": None if state in _ACTIVE else status.output,
+            "result": result,
         },
         200,
     )
+
+
+def _outcome(state: str, result: Any) -> tuple[str, str]:
+    """The request's outcome in one word and one line. A failed request's orchestration still
+    ends `Completed` (it ran its cleanup and said why), so runtimeStatus alone misleads."""
+    if state in _ACTIVE:
+        return "running", f"the run is under way (runtimeStatus {state})"
+    status = result.get("status") if isinstance(result, dict) else None
+    if status == "completed":
+        return "completed", "the request completed"
+    if status == "failed":
+        where = result.get("failedStep") or "a step"
+        return "failed", (
+            f"the request failed at {where}: {result.get('message', '')} (runtimeStatus "
+            f"{state} is the orchestration's: it finished its work, cleanup included)"
+        )
+    return state.lower(), f"the orchestration ended {state} without a result"
 
 
 @bp.route(route="requests/{id}/cancel", methods=["POST"])

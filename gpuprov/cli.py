@@ -21,6 +21,19 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; a reader that stops early (`| head`) ends it quietly, as with any tool."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's advice (signal docs, "Note on SIGPIPE"): point stdout at devnull so the
+        # interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["sandbox", "kubeconfig"]:
         argv = ["sandbox-kubeconfig", *argv[2:]]
@@ -40,12 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help="take the policy settings from this local.settings.json instead of the environment",
     )
-    commands.add_parser("schema", help="print the request's JSON Schema")
+    commands.add_parser(
+        "schema",
+        help="print the request's JSON Schema",
+        description="Prints the JSON Schema of a request (contract gpuprov/v1), the same as "
+        "schemas/provision-request.schema.json: point an editor or a validator at it.",
+    )
 
     run = commands.add_parser(
         "run",
         help="run a request's whole sequence in this process (exit 0 completed, 1 failed, "
         "2 invalid)",
+        description="Runs the real orchestrator and activities in this process and prints "
+        "each step as it happens, then a summary. Ctrl-C (or SIGTERM) cancels: the run deletes "
+        "what it created and says what is left; a second Ctrl-C leaves at once (exit 130) and "
+        "prints what may be left and the command that removes it.",
     )
     run.add_argument("file", help="request JSON file, or - for standard input")
     run.add_argument(
@@ -53,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run.add_argument("--json", action="store_true", help="one CloudEvent JSON line per event")
     run.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
-    run.add_argument("--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)")
+    run.add_argument(
+        "--time-scale", type=float, default=60.0, help="sandbox speed-up when it starts one "
+        "(default 60)",
+    )  # fmt: skip
 
     submit = commands.add_parser(
         "submit",
@@ -76,11 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "watch",
         help="follow the events topic; with --request, until that request's final event "
         "(exit 0 completed, 1 failed or rejected)",
+        description="Peeks at a topic subscription (it takes nothing from other subscribers) "
+        "and prints each event; events already there when it began are marked `replayed`. Once "
+        "a request's run was accepted, only its completed or failed event ends the watch.",
     )
     watch.add_argument("--request", metavar="ID", help="only this request; stop at its end")
     watch.add_argument("--subscription", default="all", help="topic subscription (default all)")
     watch.add_argument("--json", action="store_true", help="print each CloudEvent as JSON")
-    watch.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    watch.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS",
+        help="give up after this long (exit 1); default: follow until the end",
+    )  # fmt: skip
     _connection_options(watch)
 
     parked = commands.add_parser(
@@ -89,27 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parked.add_argument("action", choices=["list", "replay"], help="replay: back onto the queue")
     _connection_options(parked)
-
-    demo = commands.add_parser(
-        "demo",
-        help="the main job on the sandbox: the seed walkthrough through the Storage queue, "
-        "followed on Service Bus to its end (exit 0 completed)",
-    )
-    demo.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
-    demo.add_argument(
-        "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
-    )
-
-    host = commands.add_parser(
-        "host",
-        help="run the app's triggers locally against the sandbox (queues, Service Bus, timers, "
-        "HTTP) until interrupted",
-    )
-    host.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
-    host.add_argument(
-        "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
-    )
-    host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
 
     reaper = commands.add_parser(
         "reap",
@@ -132,6 +142,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     reaper.add_argument(
         "--state-dir", type=Path, default=None, help="the sandbox's state directory"
     )
+
+    demo = commands.add_parser(
+        "demo",
+        help="the main job on the sandbox: the seed walkthrough through the Storage queue, "
+        "followed on Service Bus to its end (exit 0 completed)",
+        description="Starts the sandbox (unless it runs) and the app's triggers on it, submits "
+        "examples/seed-walkthrough.json under a fresh id, prints its events to the end and a "
+        "summary, then stops what it started. About a minute.",
+    )
+    demo.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
+    demo.add_argument(
+        "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
+    )
+
+    host = commands.add_parser(
+        "host",
+        help="run the app's triggers locally against the sandbox (queues, Service Bus, timers, "
+        "HTTP) until interrupted",
+        description="Runs this app's functions on a local Functions host against the running "
+        "sandbox, in the foreground; the app's log lines (accepted, duplicate, rejected, the "
+        "reaper's report) go to stderr. The function key is written to .sandbox/function-key.",
+    )
+    host.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
+    host.add_argument(
+        "--time-scale", type=float, default=60.0, help="sandbox speed-up (default 60)"
+    )
+    host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
 
     sandbox = commands.add_parser(
         "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
@@ -409,6 +446,11 @@ def _settings(settings_file: Path | None) -> Settings:
 
 
 def _settings_values(settings_file: Path) -> dict[str, str]:
+    if not settings_file.is_file():
+        raise SettingsError(
+            f"{settings_file} does not exist: create it with `cp local.settings.json.template "
+            f"{settings_file}` and fill in the connections (docs/settings.md)"
+        )
     try:
         values = json.loads(settings_file.read_text(encoding="utf-8"))["Values"]
     except (OSError, ValueError, KeyError, TypeError) as exc:

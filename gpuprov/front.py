@@ -271,10 +271,7 @@ def poison(values: Mapping[str, str], *, replay: bool, out: TextIO) -> int:
             storage_queue(values, REQUESTS_QUEUE) as requests,
         ):
             if not replay:
-                for message in parked.peek_messages(max_messages=32):
-                    first = (str(message.content).strip().splitlines() or [""])[0][:80]
-                    print(f"{message.id}  dequeued {message.dequeue_count}x  {first}", file=out)
-                return 0
+                return _list_parked(list(parked.peek_messages(max_messages=32)), out)
             for message in parked.receive_messages(visibility_timeout=60):
                 requests.send_message(message.content)
                 parked.delete_message(message)
@@ -285,4 +282,20 @@ def poison(values: Mapping[str, str], *, replay: bool, out: TextIO) -> int:
     except AzureError as exc:
         raise FrontDoorError(f"cannot read {POISON_QUEUE}: {_first_line(exc)}") from None
     print(f"moved {moved} message(s) from {POISON_QUEUE} back to {REQUESTS_QUEUE}", file=out)
+    return 0
+
+
+def _list_parked(messages: list[Any], out: TextIO) -> int:
+    """One line per parked message: its request id (when readable), id, failures, start."""
+    if not messages:
+        print(f"{POISON_QUEUE} is empty: nothing is parked", file=out)
+        return 0
+    for message in messages:
+        text = str(message.content)
+        request_id = _request_id_of(text) or "(no readable requestId)"
+        first = (text.strip().splitlines() or [""])[0][:60]
+        print(f"{request_id}  message {message.id}  failed {message.dequeue_count}x  {first}",
+              file=out)  # fmt: skip
+    more = " (the first 32)" if len(messages) == 32 else ""
+    print(f"{len(messages)} parked{more}; `gpuprov poison replay` puts them back", file=out)
     return 0

@@ -85,7 +85,7 @@ class Settings(BaseModel):
     reaper_subscriptions: AllowList = Field(
         default=frozenset(), alias="GPUPROV_REAPER_SUBSCRIPTIONS"
     )
-    """Subscription ids the reaper scans, comma-separated; empty: GPUPROV_ALLOWED_SUBSCRIPTIONS."""
+    """Subscriptions the reaper scans besides the allowed ones and those requests named."""
     appinsights_connection: str = Field(default="", alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     """Application Insights connection string: traces and logs go to Azure Monitor when set."""
     appinsights_authentication: str = Field(

@@ -19,14 +19,15 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import TraceFlags
@@ -39,6 +40,8 @@ STEP = "gpuprov.step"
 ROOT_STEP = "request"
 """The name the request's root span is derived from (never a step's name)."""
 TRACER_NAME = "gpuprov"
+SERVICE = "gpuprov"
+"""`service.name` of the spans this app records."""
 _FINAL_STEP_STATUSES = frozenset(STEP_STATUSES) - {"started"}
 
 _current_request: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -109,10 +112,13 @@ def configure_from_environment() -> None:
                 )
             configure_azure_monitor(**options)
         elif settings.trace_console:
+            from opentelemetry.sdk.resources import SERVICE_NAME, Resource
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-            console = TracerProvider()
-            console.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+            # stderr, one line a span: stdout stays the command's own (progress, JSON lines)
+            exporter = ConsoleSpanExporter(SERVICE, out=sys.stderr, formatter=span_line)
+            console = TracerProvider(resource=Resource.create({SERVICE_NAME: SERVICE}))
+            console.add_span_processor(SimpleSpanProcessor(exporter))
             trace.set_tracer_provider(console)
         else:
             return
@@ -133,6 +139,24 @@ def _instrument_sdks() -> None:
     instrumentor = URLLib3Instrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(tracer_provider=_provider)
+
+
+def span_line(span: ReadableSpan) -> str:
+    """One span as one line: when, how long, its name and ids, the request's attributes."""
+    context, parent = span.get_span_context(), span.parent
+    start, end = span.start_time or 0, span.end_time or span.start_time or 0
+    began = datetime.fromtimestamp(start / 1e9, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+    attributes = span.attributes or {}
+    ours = " ".join(f"{k}={v!s}" for k, v in attributes.items() if k.startswith("gpuprov."))
+    service = str(span.resource.attributes.get("service.name", ""))
+    line = (
+        f"span {began} {(end - start) / 1e6:9.1f} ms  {span.name}  "
+        f"trace={trace.format_trace_id(context.trace_id) if context else '-'} "
+        f"span={trace.format_span_id(context.span_id) if context else '-'} "
+        f"parent={trace.format_span_id(parent.span_id) if parent else '-'} "
+        f"status={span.status.status_code.name} service={service} {ours}"
+    )
+    return line.rstrip() + "\n"
 
 
 def _tracer() -> trace.Tracer:

@@ -110,3 +110,44 @@ def test_schema_command_prints_the_committed_schema() -> None:
     assert result.returncode == 0
     committed = (SEED.parent.parent / "schemas" / "provision-request.schema.json").read_text()
     assert json.loads(result.stdout) == json.loads(committed)
+
+
+@pytest.mark.parametrize(
+    "command", [["schema"], ["validate", str(SEED)]], ids=["schema", "validate"]
+)
+def test_a_reader_that_stops_early_gets_no_traceback(command: list[str]) -> None:
+    """`gpuprov validate FILE | head`: the reader is gone before the output is written."""
+    process = subprocess.Popen([GPUPROV, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()
+    _, err = process.communicate(timeout=30)
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err
+
+
+def test_a_missing_settings_file_says_how_to_make_it(tmp_path: Path) -> None:
+    missing = tmp_path / "local.settings.json"
+    result = gpuprov("validate", str(SEED), "--settings", str(missing))
+    assert result.returncode == 1
+    message = result.stderr.decode()
+    assert f"{missing} does not exist" in message
+    assert "cp local.settings.json.template" in message
+    assert "'Values' object" not in message
+
+
+@pytest.mark.parametrize("command", ["schema", "run", "demo", "host", "reap", "watch"])
+def test_every_command_and_option_has_help(command: str) -> None:
+    text = gpuprov(command, "--help").stdout.decode()
+    head, _, options = text.partition("\noptions:\n")
+    usage = head.split("\npositional arguments:\n")[0]
+    assert len(usage.strip().split("\n\n")) >= 2, f"no description:\n{text}"
+    lines = options.splitlines()
+    bare = []
+    for number, line in enumerate(lines):
+        if not line.startswith("  -") or line.startswith("  -h,"):
+            continue
+        said_here = len(line.strip().split("  ", 1)) > 1
+        said_next = number + 1 < len(lines) and lines[number + 1].startswith(" " * 20)
+        if not (said_here or said_next):
+            bare.append(line.strip())
+    assert bare == [], text

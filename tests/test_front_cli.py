@@ -204,11 +204,15 @@ def test_poison_list_and_replay(
         client.send_message('{"requestId": "parked-1"}')
 
     assert main(["poison", "list", "--settings", str(settings_file)]) == 0
-    assert '{"requestId": "parked-1"}' in capsys.readouterr().out
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("parked-1  message ")
+    assert '{"requestId": "parked-1"}' in listed[0]
     assert main(["poison", "replay", "--settings", str(settings_file)]) == 0
     assert "moved 1 message(s)" in capsys.readouterr().out
     assert queued(azurite, POISON) == []
     assert queued(azurite) == ['{"requestId": "parked-1"}']
+    assert main(["poison", "list", "--settings", str(settings_file)]) == 0
+    assert capsys.readouterr().out == f"{POISON} is empty: nothing is parked\n"
 
 
 def test_a_missing_connection_is_one_clear_line(

@@ -91,3 +91,12 @@ def test_host_logs_duplicates_and_submit_says_already_submitted(
         host.send_signal(signal.SIGINT)
         host.communicate(timeout=60)
     assert "Traceback" not in err.read_text()
+
+
+def test_the_sandbox_files_with_connection_strings_are_private(sandbox_dir: Path) -> None:
+    """They hold the storage key, the Service Bus key and the sandbox token: owner only, as
+    the function key is."""
+    from sandbox import control
+
+    for name in (control.SETTINGS_FILE, control.ENV_FILE, control.STATE_FILE):
+        assert (sandbox_dir / name).stat().st_mode & 0o777 == 0o600, name

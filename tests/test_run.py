@@ -65,6 +65,7 @@ def test_invalid_request_exits_2_before_running(tmp_path: Path) -> None:
 
 def test_without_a_service_bus_setting_it_names_it_before_any_step(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    env |= {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
     result = subprocess.run(
         [GPUPROV, "run", str(SEED)], capture_output=True, text=True, env=env, check=False,
         timeout=120,

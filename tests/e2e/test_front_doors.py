@@ -161,6 +161,8 @@ def test_http_submit_status_and_cancel(app: App) -> None:
         over = http.get(status_uri, headers=key).json()
         assert over["runtimeStatus"] == "Completed"
         assert over["result"]["status"] == "failed"
+        assert over["outcome"] == "failed"  # said next to runtimeStatus, and why they differ
+        assert "runtimeStatus Completed is the orchestration's" in over["message"]
         assert http.post(submitted.json()["cancelUri"], headers=key).status_code == 409
         assert http.get(f"{base}/requests/nobody", headers=key).status_code == 404
         assert http.post(f"{base}/requests/nobody/cancel", headers=key).status_code == 404

@@ -62,11 +62,13 @@ class Retry:
 class Call:
     """An activity or sub-orchestration call, kept so a retry can repeat it."""
 
-    kind: int  # ActionType.CALL_ACTIVITY or ActionType.CALL_SUB_ORCHESTRATOR
+    kind: int  # ActionType.CALL_ACTIVITY, CALL_SUB_ORCHESTRATOR, CALL_ENTITY or SIGNAL_ENTITY
     name: str
     input_json: str | None
     instance_id: str | None = None
     retry: Retry | None = None
+    request_id: str | None = None
+    """An entity operation's request id: a call's answer is the EventRaised of that name."""
 
 
 @dataclass
@@ -210,6 +212,7 @@ def _dump_call(call: Call) -> dict[str, Any]:
         "input": call.input_json,
         "instanceId": call.instance_id,
         "retry": None if retry is None else retry.__dict__.copy(),
+        "requestId": call.request_id,
     }
 
 
@@ -221,6 +224,7 @@ def _load_call(raw: dict[str, Any]) -> Call:
         raw["input"],
         raw["instanceId"],
         None if retry is None else Retry(**retry),
+        raw.get("requestId"),
     )
 
 
@@ -267,6 +271,8 @@ class Snapshot:
     next_execution: int
     clock: float
     """The host clock when saved: a restarted host's clock does not go back before it."""
+    entities: dict[str, str]
+    """Each entity's state (JSON text) by its scheduler id (`@counter@k`)."""
 
 
 class StateFile:
@@ -295,6 +301,7 @@ class StateFile:
             activities=deque(load_run(r) for r in raw["activities"]),
             next_execution=raw["nextExecution"],
             clock=raw["clock"],
+            entities=dict(raw.get("entities", {})),
         )
 
     def save(
@@ -303,6 +310,7 @@ class StateFile:
         activities: list[ActivityRun],
         next_execution: int,
         clock: float,
+        entities: dict[str, str],
     ) -> None:
         document = {
             "format": FORMAT,
@@ -310,6 +318,7 @@ class StateFile:
             "nextExecution": next_execution,
             "instances": instances,
             "activities": [dump_run(run) for run in activities],
+            "entities": entities,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".tmp")

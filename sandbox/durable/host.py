@@ -215,8 +215,8 @@ class LocalDurableHost:
 
     def _saved_before(self, run: ActivityRun) -> bool:
         """False for an activity scheduled by a running episode: its replay schedules it."""
-        inst = self._instances[run.instance_id]
-        checkpoint = inst.before_episode
+        inst = self._instances.get(run.instance_id)  # None: a client's signal
+        checkpoint = None if inst is None else inst.before_episode
         return checkpoint is None or (
             run.execution == checkpoint["execution"] and run.task_id < checkpoint["nextId"]
         )
@@ -340,6 +340,24 @@ class LocalDurableHost:
                 inst.buffered.setdefault(event_name, deque()).append(data)
             self._touch(inst)
             self._persist()
+
+    def signal_entity(
+        self, name: str, key: str, operation: str, input_json: str | None = None
+    ) -> None:
+        """A client's signal to an entity (`DurableOrchestrationClient.signal_entity`)."""
+        scheduler_id = f"@{name.lower()}@{key}"
+        call = Call(ActionType.SIGNAL_ENTITY, operation, input_json, scheduler_id)
+        with self._lock:
+            self._activities.append(ActivityRun("", -1, -1, call))
+            self._dirty = True
+            self._changes += 1
+            self._changed.notify_all()
+            self._persist()
+
+    def read_entity_state(self, name: str, key: str) -> str | None:
+        """The entity's state as JSON text, or None when it does not exist."""
+        with self._lock:
+            return self._entity_states.get(f"@{name.lower()}@{key}")
 
     def terminate(self, instance_id: str, reason: str) -> None:
         """Stop an instance at once; a finished instance is left as it is."""
@@ -650,7 +668,7 @@ class LocalDurableHost:
         self._activities.append(ActivityRun(inst.instance_id, inst.execution, task_id, call))
         return task_id
 
-    def _run_entity_operation(self, run: ActivityRun, inst: Instance) -> None:
+    def _run_entity_operation(self, run: ActivityRun, inst: Instance | None) -> None:
         """One operation on an entity's saved state; a call gets its answer as an EventRaised."""
         call = run.call
         scheduler_id = call.instance_id or ""
@@ -675,7 +693,7 @@ class LocalDurableHost:
             else:
                 self._entity_states[scheduler_id] = outcome.state
             self._dirty = True
-            if call.kind == ActionType.SIGNAL_ENTITY or call.request_id is None:
+            if call.kind == ActionType.SIGNAL_ENTITY or call.request_id is None or inst is None:
                 return
             if inst.terminal or inst.execution != run.execution:
                 return
@@ -817,14 +835,17 @@ class LocalDurableHost:
                 return False
             # Left in the queue until its result is in: a restart runs it again.
             run = self._activities[0]
-            inst = self._instances[run.instance_id]
-            entity_operation = run.call.kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY)
-            if (inst.terminal or inst.execution != run.execution) and not entity_operation:
-                self._activities.popleft()
-                return True
-            activity = self.index.activities.get(run.call.name)
-        if entity_operation:  # a message already sent: it reaches the entity whatever the sender
-            self._run_entity_operation(run, inst)
+            if run.call.kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+                # a message already sent: it reaches the entity whatever became of the sender
+                sender = self._instances.get(run.instance_id)
+            else:
+                inst = self._instances[run.instance_id]
+                if inst.terminal or inst.execution != run.execution:
+                    self._activities.popleft()
+                    return True
+                activity = self.index.activities.get(run.call.name)
+        if run.call.kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+            self._run_entity_operation(run, sender)
             return True
         result: str | None = None
         reason = details = ""

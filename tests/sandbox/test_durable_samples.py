@@ -8,7 +8,8 @@ Covers (azure-functions-durable-python samples-v2): function chaining; fan-out/f
 interaction with a timer (approved in time, and timed out); monitor; a sub-orchestration failure
 caught by the parent and uncaught (the parent fails); activity retries; an eternal orchestration
 (continue-as-new, history bounded); and the counter entity (signals, then a call that reads its
-state, and an operation that raises, caught by the orchestrator). On
+state, and an operation that raises, caught by the orchestrator; and signalled and read by a
+client from an HTTP function, as the sample does). On
 the host's ManualClock, durable timers fire as soon as nothing else can happen. One host per
 test: like the Functions worker, the durable client keeps one HTTP session per process loop.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -303,6 +305,39 @@ def count_up(context: df.DurableOrchestrationContext) -> Any:
     except Exception as error:
         return {"total": total, "refused": str(error)}
     return {"total": total, "refused": None}
+
+
+@app.route(route="counter/{key}", methods=["GET", "POST"])
+@app.durable_client_input(client_name="client")
+async def counter_http(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> Any:
+    """The counter sample's HTTP function: POST signals `add`, GET reads the state."""
+    entity = df.EntityId("counter", req.route_params["key"])
+    if req.method == "POST":
+        await client.signal_entity(entity, "add", int(req.get_body()))
+        return func.HttpResponse(status_code=202)
+    state = await client.read_entity_state(entity)
+    if not state.entity_exists:
+        return func.HttpResponse(status_code=404)
+    return func.HttpResponse(json.dumps(state.entity_state), mimetype="application/json")
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def test_entity_counter_from_a_client(host: LocalFunctionsHost) -> None:
+    url = f"{host.http_url}/api/counter/from-http"
+    assert _get(url) == (404, None)
+    assert _post(url, 5)[0] == 202
+    assert _post(url, 3)[0] == 202
+    deadline = time.monotonic() + 30
+    while _get(url) != (200, 8):
+        assert time.monotonic() < deadline, f"the counter reads {_get(url)}"
+        time.sleep(0.05)
 
 
 def test_entity_counter_signals_then_calls(host: LocalFunctionsHost) -> None:

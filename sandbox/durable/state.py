@@ -10,8 +10,10 @@ point where the host's state is consistent, read back when the host starts.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import weakref
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,10 +278,34 @@ class Snapshot:
 
 
 class StateFile:
-    """One task hub's state in one JSON file; `save` replaces it atomically."""
+    """One task hub's state in one JSON file; `save` replaces it atomically.
+
+    One process at a time: a second process asking for the same file is refused (a POSIX record
+    lock on `<file>.lock`, which the kernel drops when the holder dies, even by SIGKILL), where
+    two hosts would otherwise each run, and overwrite, the other's instances.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = path.with_name(path.name + ".lock")
+        self._lock_file = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.lockf(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "another process"
+            self._lock_file.close()
+            raise ValueError(
+                f"{path} is in use by {holder}: stop that local host first (one host per "
+                "state file)"
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"process {os.getpid()}")
+        self._lock_file.flush()
+        # held for the life of this object (the process, for `gpuprov host`)
+        weakref.finalize(self, self._lock_file.close)
 
     def load(self) -> Snapshot | None:
         try:

@@ -1,4 +1,5 @@
-"""A local Durable Functions host: the real `azure-functions-durable` replay engine, in memory."""
+"""A local Durable Functions host: the real `azure-functions-durable` replay engine, in memory or
+with its state in a file that a restarted host resumes from."""
 
 from sandbox.durable.host import (
     InstanceExistsError,

@@ -3,13 +3,15 @@
 Each episode builds the orchestration context JSON the extension sends, calls the orchestrator
 handle registered by `azure.durable_functions`, and carries out the actions it returns the way
 DurableTask does: activities (with host-side retries), durable timers, external events,
-sub-orchestrations and continue-as-new, all recorded as history events with the event ids the
-library expects. The host delivers one new history event per episode, so the ids it allocates
-for retry timers and re-attempts come in the same order as the library's replay allocates them.
+sub-orchestrations, continue-as-new and entity operations, all recorded as history events with
+the event ids the library expects. The host delivers one new history event per episode, so the
+ids it allocates for retry timers and re-attempts come in the same order as the library's replay
+allocates them.
 
-Activities run sequentially in the thread that drives the host (`run_until_idle`,
-`wait_for_completion`, or the background driver of `start()`); client calls (`start_new`,
-`raise_event`, ...) are safe from any thread.
+Activities and entity operations run sequentially in the thread that drives the host
+(`run_until_idle`, `wait_for_completion`, or the background driver of `start()`); client calls
+(`start_new`, `raise_event`, ...) are safe from any thread. With a `state_file` the host saves
+its state after each unit of work and resumes from it when started again (sandbox.durable.state).
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
 )
 
 from sandbox.clock import Clock, ManualClock, ScaledClock
+from sandbox.durable.entities import (
+    Outcome,
+    entity_name,
+    request_message,
+    response_message,
+    run_operation,
+)
 from sandbox.durable.history import Event, context_json, event, parse_fire_at, timestamp
 from sandbox.durable.indexing import FunctionIndex, index_app
 from sandbox.durable.state import (
@@ -105,6 +114,8 @@ def _signature(action: dict[str, Any]) -> str:
         return f"{kind.name}[{children}]"
     if "functionName" in action:
         return f"{kind.name}({action['functionName']!r})"
+    if "operation" in action:
+        return f"{kind.name}({action['instanceId']!r}, {action['operation']!r})"
     if kind is ActionType.WAIT_FOR_EXTERNAL_EVENT:
         return f"{kind.name}({action['externalEventName']!r})"
     return kind.name
@@ -138,14 +149,6 @@ class LocalDurableHost:
         """`state_file`: keep the instances there and resume them on the next start, as the
         extension's storage provider does; None keeps them in memory only."""
         self.index: FunctionIndex = index_app(app)
-        if self.index.entities:
-            raise ValueError(
-                f"function(s) {', '.join(sorted(self.index.entities))} are durable entities "
-                "(entity_trigger): the local Durable host does not run entities, so "
-                "signal_entity, call_entity and entity locks would never be answered. Keep such "
-                "state in an orchestration (an eternal one with wait_for_external_event), or run "
-                "the app on Azure's Durable extension."
-            )
         self.clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self._instances: dict[str, Instance] = {}
         self._activities: deque[ActivityRun] = deque()
@@ -154,6 +157,7 @@ class LocalDurableHost:
         self._changes = 0
         self._driving = threading.Lock()
         self._next_execution = 0
+        self._entity_states: dict[str, str] = {}
         self._store = None if state_file is None else StateFile(state_file)
         self._dirty = False
         if self._store is not None:
@@ -179,6 +183,7 @@ class LocalDurableHost:
         self._instances = snapshot.instances
         self._activities = snapshot.activities
         self._next_execution = snapshot.next_execution
+        self._entity_states = snapshot.entities
         behind = snapshot.clock - self.clock.now()
         if behind > 0 and isinstance(self.clock, ManualClock):
             self.clock.advance(behind)
@@ -199,13 +204,19 @@ class LocalDurableHost:
                 for i in self._instances.values()
             ]
             activities = [run for run in self._activities if self._saved_before(run)]
-            self._store.save(instances, activities, self._next_execution, self.clock.now())
+            self._store.save(
+                instances,
+                activities,
+                self._next_execution,
+                self.clock.now(),
+                self._entity_states,
+            )
             self._dirty = False
 
     def _saved_before(self, run: ActivityRun) -> bool:
         """False for an activity scheduled by a running episode: its replay schedules it."""
-        inst = self._instances[run.instance_id]
-        checkpoint = inst.before_episode
+        inst = self._instances.get(run.instance_id)  # None: a client's signal
+        checkpoint = None if inst is None else inst.before_episode
         return checkpoint is None or (
             run.execution == checkpoint["execution"] and run.task_id < checkpoint["nextId"]
         )
@@ -329,6 +340,24 @@ class LocalDurableHost:
                 inst.buffered.setdefault(event_name, deque()).append(data)
             self._touch(inst)
             self._persist()
+
+    def signal_entity(
+        self, name: str, key: str, operation: str, input_json: str | None = None
+    ) -> None:
+        """A client's signal to an entity (`DurableOrchestrationClient.signal_entity`)."""
+        scheduler_id = f"@{name.lower()}@{key}"
+        call = Call(ActionType.SIGNAL_ENTITY, operation, input_json, scheduler_id)
+        with self._lock:
+            self._activities.append(ActivityRun("", -1, -1, call))
+            self._dirty = True
+            self._changes += 1
+            self._changed.notify_all()
+            self._persist()
+
+    def read_entity_state(self, name: str, key: str) -> str | None:
+        """The entity's state as JSON text, or None when it does not exist."""
+        with self._lock:
+            return self._entity_states.get(f"@{name.lower()}@{key}")
 
     def terminate(self, instance_id: str, reason: str) -> None:
         """Stop an instance at once; a finished instance is left as it is."""
@@ -585,6 +614,8 @@ class LocalDurableHost:
         if kind == ActionType.CONTINUE_AS_NEW:
             inst.continue_input = action.get("input")
             return [None]
+        if kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+            return [self._send_to_entity(inst, action, now)]
         if kind == ActionType.CREATE_TIMER:
             task_id = inst.allocate_id()
             fire_at_text = action["fireAt"]
@@ -608,10 +639,71 @@ class LocalDurableHost:
         else:
             raise ValueError(
                 f"the local durable host does not support {ActionType(kind).name} actions "
-                "(durable entities and durable HTTP calls run only on Azure's Durable extension)"
+                "(scheduled entity signals and durable HTTP calls run only on Azure's Durable "
+                "extension)"
             )
         call.retry = retry
         return [self._call(inst, call, now)]
+
+    def _send_to_entity(self, inst: Instance, action: dict[str, Any], now: float) -> int:
+        """An EventSent to the entity, and its operation queued (see sandbox.durable.entities)."""
+        task_id = inst.allocate_id()
+        signal = action["actionType"] == ActionType.SIGNAL_ENTITY
+        request_id = str(uuid.uuid4())
+        operation, input_json = action["operation"], action.get("input")
+        message = request_message(request_id, operation, input_json, signal)
+        inst.history.append(
+            event(
+                EventType.EVENT_SENT,
+                now,
+                task_id,
+                InstanceId=action["instanceId"],
+                Name="op",
+                Input=message,
+            )
+        )
+        call = Call(
+            action["actionType"], operation, input_json, action["instanceId"], None, request_id
+        )
+        self._activities.append(ActivityRun(inst.instance_id, inst.execution, task_id, call))
+        return task_id
+
+    def _run_entity_operation(self, run: ActivityRun, inst: Instance | None) -> None:
+        """One operation on an entity's saved state; a call gets its answer as an EventRaised."""
+        call = run.call
+        scheduler_id = call.instance_id or ""
+        name, _ = entity_name(scheduler_id)
+        handle = next((h for n, h in self.index.entities.items() if n.lower() == name), None)
+        if handle is None:
+            outcome = Outcome(
+                self._entity_states.get(scheduler_id),
+                True,
+                json.dumps(f"The function '{name}' doesn't exist or is not an entity function."),
+            )
+        else:
+            _quiet_codec_advisories()
+            outcome = run_operation(
+                handle, scheduler_id, self._entity_states.get(scheduler_id), call.name,
+                call.input_json,
+            )  # fmt: skip
+        with self._lock:
+            self._activities.popleft()
+            if outcome.state is None:
+                self._entity_states.pop(scheduler_id, None)
+            else:
+                self._entity_states[scheduler_id] = outcome.state
+            self._dirty = True
+            if call.kind == ActionType.SIGNAL_ENTITY or call.request_id is None or inst is None:
+                return
+            if inst.terminal or inst.execution != run.execution:
+                return
+            answer = event(
+                EventType.EVENT_RAISED,
+                self.clock.now(),
+                Name=call.request_id,
+                Input=response_message(outcome),
+            )
+            self._deliver(inst, answer)
 
     def _call(self, inst: Instance, call: Call, now: float) -> int:
         task_id = inst.allocate_id()
@@ -743,11 +835,18 @@ class LocalDurableHost:
                 return False
             # Left in the queue until its result is in: a restart runs it again.
             run = self._activities[0]
-            inst = self._instances[run.instance_id]
-            if inst.terminal or inst.execution != run.execution:
-                self._activities.popleft()
-                return True
-            activity = self.index.activities.get(run.call.name)
+            if run.call.kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+                # a message already sent: it reaches the entity whatever became of the sender
+                sender = self._instances.get(run.instance_id)
+            else:
+                inst = self._instances[run.instance_id]
+                if inst.terminal or inst.execution != run.execution:
+                    self._activities.popleft()
+                    return True
+                activity = self.index.activities.get(run.call.name)
+        if run.call.kind in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+            self._run_entity_operation(run, sender)
+            return True
         result: str | None = None
         reason = details = ""
         if activity is None:

@@ -10,8 +10,10 @@ point where the host's state is consistent, read back when the host starts.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import weakref
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,11 +64,13 @@ class Retry:
 class Call:
     """An activity or sub-orchestration call, kept so a retry can repeat it."""
 
-    kind: int  # ActionType.CALL_ACTIVITY or ActionType.CALL_SUB_ORCHESTRATOR
+    kind: int  # ActionType.CALL_ACTIVITY, CALL_SUB_ORCHESTRATOR, CALL_ENTITY or SIGNAL_ENTITY
     name: str
     input_json: str | None
     instance_id: str | None = None
     retry: Retry | None = None
+    request_id: str | None = None
+    """An entity operation's request id: a call's answer is the EventRaised of that name."""
 
 
 @dataclass
@@ -210,6 +214,7 @@ def _dump_call(call: Call) -> dict[str, Any]:
         "input": call.input_json,
         "instanceId": call.instance_id,
         "retry": None if retry is None else retry.__dict__.copy(),
+        "requestId": call.request_id,
     }
 
 
@@ -221,6 +226,7 @@ def _load_call(raw: dict[str, Any]) -> Call:
         raw["input"],
         raw["instanceId"],
         None if retry is None else Retry(**retry),
+        raw.get("requestId"),
     )
 
 
@@ -267,13 +273,39 @@ class Snapshot:
     next_execution: int
     clock: float
     """The host clock when saved: a restarted host's clock does not go back before it."""
+    entities: dict[str, str]
+    """Each entity's state (JSON text) by its scheduler id (`@counter@k`)."""
 
 
 class StateFile:
-    """One task hub's state in one JSON file; `save` replaces it atomically."""
+    """One task hub's state in one JSON file; `save` replaces it atomically.
+
+    One process at a time: a second process asking for the same file is refused (a POSIX record
+    lock on `<file>.lock`, which the kernel drops when the holder dies, even by SIGKILL), where
+    two hosts would otherwise each run, and overwrite, the other's instances.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = path.with_name(path.name + ".lock")
+        self._lock_file = lock_path.open("a+", encoding="utf-8")
+        try:
+            fcntl.lockf(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "another process"
+            self._lock_file.close()
+            raise ValueError(
+                f"{path} is in use by {holder}: stop that local host first (one host per "
+                "state file)"
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"process {os.getpid()}")
+        self._lock_file.flush()
+        # held for the life of this object (the process, for `gpuprov host`)
+        weakref.finalize(self, self._lock_file.close)
 
     def load(self) -> Snapshot | None:
         try:
@@ -295,6 +327,7 @@ class StateFile:
             activities=deque(load_run(r) for r in raw["activities"]),
             next_execution=raw["nextExecution"],
             clock=raw["clock"],
+            entities=dict(raw.get("entities", {})),
         )
 
     def save(
@@ -303,6 +336,7 @@ class StateFile:
         activities: list[ActivityRun],
         next_execution: int,
         clock: float,
+        entities: dict[str, str],
     ) -> None:
         document = {
             "format": FORMAT,
@@ -310,6 +344,7 @@ class StateFile:
             "nextExecution": next_execution,
             "instances": instances,
             "activities": [dump_run(run) for run in activities],
+            "entities": entities,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".tmp")

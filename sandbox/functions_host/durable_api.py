@@ -8,6 +8,8 @@ task hub, creation/management URL templates, `rpcBaseUrl`) and calls the extensi
     GET  instances/?runtimeStatus&createdTimeFrom...   list
     POST instances/{instanceId}/raiseEvent/{event}     202; 404 unknown; 410 when over
     POST instances/{instanceId}/terminate?reason=      202; 404 unknown; 410 when over
+    POST entities/{name}/{key}?op=                     signal; 202
+    GET  entities/{name}/{key}                         state; 200, 404 when it does not exist
 
 Status codes, bodies and messages are the extension's (HttpApiHandler): starting an id whose
 instance is pending or running answers 409 with the storage provider's "already exists" message;
@@ -118,6 +120,8 @@ class DurableHttpApi:
             if method != "POST":
                 return ApiResponse(404)
             return self._start(parts[1], parts[2] if len(parts) == 3 else None, body)
+        if len(parts) == 3 and parts[0] == "entities":
+            return self._entity(method, parts[1], parts[2], query, body)
         if not parts or parts[0] != "instances":
             return ApiResponse(404)
         if len(parts) == 1:
@@ -172,6 +176,24 @@ class DurableHttpApi:
             self.endpoints.management_urls(started),
             {"Location": self.endpoints.management_urls(started)["statusQueryGetUri"]},
         )
+
+    def _entity(
+        self, method: str, name: str, key: str, query: Mapping[str, str], body: bytes
+    ) -> ApiResponse:
+        if method == "GET":
+            state = self.durable.read_entity_state(name, key)
+            return ApiResponse(404) if state is None else ApiResponse(200, json.loads(state))
+        if method != "POST":
+            return ApiResponse(404)
+        operation = query.get("op")
+        if not operation:
+            return ApiResponse(400, {"Message": "The 'op' query parameter is required"})
+        try:
+            value = _unwrap(body)
+        except ValueError:
+            return ApiResponse(400, {"Message": "Invalid JSON content"})
+        self.durable.signal_entity(name, key, operation, json.dumps(value))
+        return ApiResponse(202)
 
     def _status(self, instance_id: str, query: Mapping[str, str]) -> ApiResponse:
         status = self._find(instance_id)

@@ -61,6 +61,7 @@ from sandbox.servicebus.entities import (
     MessageNotFound,
     MessageStore,
     Namespace,
+    NotAllowed,
     SessionUnavailable,
 )
 from sandbox.servicebus.topology import load_topology
@@ -76,6 +77,7 @@ SESSION_CANNOT_BE_LOCKED = "com.microsoft:session-cannot-be-locked"
 SESSION_FILTER = symbol("com.microsoft:session-filter")
 LOCKED_UNTIL_UTC = symbol("com.microsoft:locked-until-utc")
 NOT_FOUND = "amqp:not-found"
+NOT_ALLOWED = "amqp:not-allowed"
 NOT_IMPLEMENTED = "amqp:not-implemented"
 TIMEOUT = "com.microsoft:timeout"
 _EPOCH_TICKS = 621_355_968_000_000_000  # .NET ticks (100 ns) at 1970-01-01
@@ -253,6 +255,11 @@ class _AmqpHandler(Handler):
         if role.kind == "receive" and self.broker.namespace.store(path).settings.requires_session:
             try:
                 self._lock_session(link, role)
+            except NotAllowed as error:
+                link.condition = Condition(NOT_ALLOWED, str(error))
+                link.open()
+                link.close()
+                return
             except SessionUnavailable as error:
                 link.condition = Condition(
                     SESSION_CANNOT_BE_LOCKED if role.session else TIMEOUT, str(error)
@@ -288,7 +295,13 @@ class _AmqpHandler(Handler):
     def _lock_session(self, link: Any, role: _Role) -> None:
         """Lock the session the receiver's filter names (null: the next free one) and say
         which one and until when on the attach, as Service Bus does."""
-        wanted = _session_filter(link.remote_source.filter)
+        asked, wanted = _session_filter(link.remote_source.filter)
+        if not asked:
+            raise NotAllowed(
+                "It is not possible for an entity that requires sessions to create a "
+                f"non-sessionful message receiver ({role.path})."
+            )
+        role.session = wanted  # named in the refusal: cannot be locked vs none free (timeout)
         session, until = self.broker.namespace.lock_session(role.path, wanted, link)
         role.session = session
         link.source.filter.clear()
@@ -395,8 +408,9 @@ class _AmqpHandler(Handler):
         if role.kind == "send":
             try:
                 touched = self.broker.namespace.send(role.path, payload)
-            except EntityNotFound as error:
-                delivery.local.condition = Condition(NOT_FOUND, str(error))
+            except (EntityNotFound, NotAllowed) as error:
+                refused = NOT_FOUND if isinstance(error, EntityNotFound) else NOT_ALLOWED
+                delivery.local.condition = _refusal(refused, str(error))
                 delivery.update(Delivery.REJECTED)
                 return
             delivery.update(Delivery.ACCEPTED)
@@ -657,18 +671,26 @@ class _AmqpHandler(Handler):
     }
 
 
-def _session_filter(data: Data) -> str | None:
-    """The session id a receiver's source filter asks for (None: any free session)."""
+def _session_filter(data: Data) -> tuple[bool, str | None]:
+    """Whether the receiver's source filter names a session, and which (None: any free one)."""
     data.rewind()
     if not data.next():
-        return None
+        return False, None
     found = data.get_object()
-    if not isinstance(found, dict):
-        return None
-    value = found.get(SESSION_FILTER)
+    if not isinstance(found, dict) or SESSION_FILTER not in found:
+        return False, None
+    value = found[SESSION_FILTER]
     if isinstance(value, Described):
         value = value.value
-    return None if value is None else _text(value)
+    return True, None if value is None else _text(value)
+
+
+def _refusal(condition: str, description: str) -> Condition:
+    """A rejected send's error with its info map written: the Python SDK reads all three
+    fields of the error (`_on_send_complete_async`), and proton leaves out a trailing null."""
+    tracking_id = str(uuid.uuid4())
+    info = {symbol("com.microsoft:tracking-id"): tracking_id}
+    return Condition(condition, f"{description} TrackingId:{tracking_id}", cast(Any, info))
 
 
 def _ticks(epoch: float) -> int:

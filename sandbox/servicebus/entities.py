@@ -31,6 +31,7 @@ LOCK_TOKEN = symbol("x-opt-lock-token")
 SCHEDULED_ENQUEUE_TIME = symbol("x-opt-scheduled-enqueue-time")
 MESSAGE_STATE = symbol("x-opt-message-state")  # 0 active, 1 deferred, 2 scheduled
 _DEFERRED_STATE = int32(1)
+_SCHEDULED_STATE = int32(2)
 DEAD_LETTER_SOURCE = symbol("x-opt-deadletter-source")
 DEAD_LETTER_REASON = "DeadLetterReason"
 DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
@@ -42,6 +43,10 @@ _HEADER_SECTION = 0x70
 
 class EntityNotFound(LookupError):
     """No queue, topic, subscription or dead-letter queue at that path."""
+
+
+class NotAllowed(ValueError):
+    """An operation the entity's settings forbid (`amqp:not-allowed`)."""
 
 
 class LockLost(LookupError):
@@ -67,6 +72,7 @@ class StoredMessage:
     failed_deliveries: int = 0
     session_id: str | None = None
     deferred: bool = False
+    scheduled: bool = False
 
 
 @dataclass
@@ -160,13 +166,21 @@ class MessageStore:
         else:
             self.add(message)
 
-    def peek(self, from_sequence: int, count: int, session: str | None = None) -> list[bytes]:
-        """Messages (available, locked or deferred) from a sequence number on, not locked."""
+    def peek(
+        self,
+        from_sequence: int,
+        count: int,
+        session: str | None = None,
+        scheduled: Iterable[StoredMessage] = (),
+    ) -> list[bytes]:
+        """Messages from a sequence number on, none locked by this: "active, locked, deferred;
+        scheduled for queues, not subscriptions; not dead-lettered" (message-browsing.md)."""
         every = sorted(
             [
                 *self._available,
                 *(lock.message for lock in self.locks.values()),
                 *self.deferred.values(),
+                *scheduled,
             ],
             key=lambda m: m.sequence_number,
         )
@@ -349,8 +363,9 @@ class Namespace:
             target = self._target(path)
             now = self._clock.now()
             touched: set[MessageStore] = set()
-            for given in split_batch(payload) or [payload]:
-                single, message = _with_message_id(given)
+            singles = [_with_message_id(given) for given in split_batch(payload) or [payload]]
+            self._check_sessions(target, [message for _, message in singles])
+            for single, message in singles:
                 if self._is_duplicate(target, message, now):
                     continue
                 at = _scheduled_time(message)
@@ -359,6 +374,21 @@ class Namespace:
                 else:
                     touched |= self._enqueue(target, single, now, self._new_sequence(target))
             return touched
+
+    def _check_sessions(self, target: SendTarget, messages: list[Message]) -> None:
+        """A session-enabled queue takes only messages with a session id (the whole batch is
+        refused otherwise), as Service Bus refuses them."""
+        for rules, store in self._routes[target.name.lower()]:
+            if (
+                rules is None
+                and store.settings.requires_session
+                and any(m.group_id is None for m in messages)
+            ):
+                raise NotAllowed(
+                    "The SessionId was not set on a message, and it cannot be sent to the "
+                    f"entity '{target.name}'. Entities that have session support enabled "
+                    "can only receive messages that have the SessionId set to a valid value."
+                )
 
     def schedule(self, path: str, payloads: Iterable[bytes]) -> list[int]:
         """The `schedule-message` management operation: each message carries its time in the
@@ -499,7 +529,12 @@ class Namespace:
         self, path: str, from_sequence: int, count: int, session: str | None = None
     ) -> list[bytes]:
         with self._lock:
-            return self.store(path).peek(from_sequence, count, session)
+            target = self._targets.get(path.lower())  # a queue: its schedule is peeked too
+            scheduled = [
+                StoredMessage(s.payload, s.sequence_number, s.at, float("inf"), scheduled=True)
+                for s in (target.scheduled if target is not None else [])
+            ]
+            return self.store(path).peek(from_sequence, count, session, scheduled)
 
     def _max_delivery_exceeded(self, store: MessageStore, message: StoredMessage) -> set:
         return self._to_dead_letters(
@@ -684,6 +719,8 @@ def _for_receiver(
         annotations[LOCK_TOKEN] = token
     if stored.deferred:
         annotations[MESSAGE_STATE] = _DEFERRED_STATE
+    elif stored.scheduled:
+        annotations[MESSAGE_STATE] = _SCHEDULED_STATE
     message.annotations = annotations
     return _header(stored.failed_deliveries, ttl) + _without_header(bytes(message.encode()))
 

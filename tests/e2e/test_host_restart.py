@@ -4,7 +4,8 @@ As a user runs it: `gpuprov sandbox up`, `gpuprov host`, `gpuprov submit` of the
 walkthrough (a new cluster, deleted at the end). When the `create-cluster` step has started, the
 host process is killed with SIGKILL (no cleanup, nothing flushed) and started again on the same
 state directory. The request must still complete: one `accepted` event, the same orchestration
-instance (created once, not started again), and nothing left in the sandbox's ARM.
+instance (created once, not started again), and nothing left in the sandbox's ARM. A second
+`gpuprov host` on the same state directory, while the first runs, is refused.
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ def test_sigkill_mid_cluster_creation_resumes_to_completed(sandbox: Path, tmp_pa
 
     host = Host(sandbox, tmp_path / "host-1.log")
     try:
+        second = _gpuprov("host", "--state-dir", str(sandbox), "--port", "0")
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "in use by process" in second.stderr, "two hosts on one state file"
         submitted = _gpuprov(
             "submit", str(request_file), "--settings", str(sandbox / "local.settings.json")
         )

@@ -133,15 +133,19 @@ const checks = {
       { body: "one", messageId: "k-1" },
       { body: "two", messageId: "k-2" },
     ]);
+    const [later] = await sender.scheduleMessages(
+      { body: "later", messageId: "k-3" }, new Date(Date.now() + 3600 * 1000));
     const receiver = client.createReceiver("node-peek");
     const peeked = await receiver.peekMessages(5);
-    expect(peeked.map((m) => m.body).join() === "one,two", `peeked ${peeked.length}`);
+    expect(peeked.map((m) => m.body).join() === "one,two,later", `peeked ${peeked.length}`);
+    expect(peeked[2].state === "scheduled", `a scheduled message peeked as ${peeked[2].state}`);
+    await sender.cancelScheduledMessages(later);
     const message = await receiveOne(receiver, "after peek");
     expect(message.body === "one", "peek locked or removed a message");
     await receiver.completeMessage(message);
     const next = await receiveOne(receiver, "second");
     await receiver.completeMessage(next);
-    return "peek saw both, locked none";
+    return "peek saw both and the scheduled one, locked none";
   },
 
   async scheduleAndCancel(client) {

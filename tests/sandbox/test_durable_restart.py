@@ -6,7 +6,8 @@ a new host on the same file and clock carries on, as the extension does from its
 a crash. Covers: an activity that was running is run again (at least once) and the run completes
 once; a pending timer keeps its fire time and fires; an event raised before the restart is
 delivered after it; starting the same instance id again starts nothing new; an episode cut off
-mid-replay is replayed; a state file from another format is refused with the way out named.
+mid-replay is replayed; an entity's state outlives the host; a state file from another format is
+refused with the way out named.
 """
 
 from __future__ import annotations
@@ -48,6 +49,24 @@ def steps(context: df.DurableOrchestrationContext) -> Any:
     yield context.create_timer(context.current_utc_datetime + timedelta(minutes=10))
     approval = yield context.wait_for_external_event("approve")
     return [first, approval]
+
+
+@bp.entity_trigger(context_name="context")
+def tally(context: df.DurableEntityContext) -> None:
+    value = context.get_state(lambda: 0)
+    if context.operation_name == "add":
+        value += context.get_input()
+    context.set_result(value)
+    context.set_state(value)
+
+
+@bp.orchestration_trigger(context_name="context")
+def add_or_read(context: df.DurableOrchestrationContext) -> Any:
+    entity = df.EntityId("tally", "t")
+    if context.get_input() == "add":
+        context.signal_entity(entity, "add", 3)
+        return None
+    return (yield context.call_entity(entity, "get"))
 
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -121,6 +140,16 @@ def test_an_episode_cut_off_is_replayed(tmp_path: Path) -> None:
     resumed.run_until_idle(advance_clock=True)
     assert RUNS == ["one"]
     assert resumed.get_status("req-2").runtime_status is Status.Running
+
+
+def test_an_entity_keeps_its_state_across_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "durable.json"
+    clock = ManualClock()
+    first = LocalDurableHost(app, clock, state_file=state)
+    first.wait_for_completion(first.start_new("add_or_read", "add", input="add"), timeout=10)
+    second = LocalDurableHost(app, clock, state_file=state)
+    status = second.wait_for_completion(second.start_new("add_or_read", "read", "read"), 10)
+    assert status.output == 3
 
 
 def test_a_state_file_of_another_format_is_refused(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ then follows `statusQueryGetUri` and raises events through `sendEventPostUri`, a
 Covers (azure-functions-durable-python samples-v2): function chaining; fan-out/fan-in; human
 interaction with a timer (approved in time, and timed out); monitor; a sub-orchestration failure
 caught by the parent and uncaught (the parent fails); activity retries; an eternal orchestration
-(continue-as-new, history bounded); and the counter entity, refused when the app is indexed. On
+(continue-as-new, history bounded); and the counter entity (signals, then a call that reads its
+state, and an operation that raises, caught by the orchestrator; and signalled and read by a
+client from an HTTP function, as the sample does). On
 the host's ManualClock, durable timers fire as soon as nothing else can happen. One host per
 test: like the Functions worker, the durable client keeps one HTTP session per process loop.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,7 +29,7 @@ import azure.functions as func
 import pytest
 
 from sandbox.clock import ManualClock, ScaledClock
-from sandbox.functions_host import FunctionsHostError, LocalFunctionsHost
+from sandbox.functions_host import LocalFunctionsHost
 
 ATTEMPTS: dict[str, int] = {}
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -275,21 +278,75 @@ def test_eternal_orchestration_keeps_history_bounded(host: LocalFunctionsHost) -
     assert len(history) < 15, "one round's history, not five"
 
 
-counter_app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-
-
-@counter_app.entity_trigger(context_name="context")
+@app.entity_trigger(context_name="context")
 def counter(context: df.DurableEntityContext) -> None:
     """The samples' counter entity."""
     value = context.get_state(lambda: 0)
-    if context.operation_name == "add":
+    operation = context.operation_name
+    if operation == "add":
         value += context.get_input()
+    elif operation == "subtract":
+        if value - context.get_input() < 0:
+            raise ValueError("the counter cannot go below zero")
+        value -= context.get_input()
+    elif operation == "get":
+        context.set_result(value)
     context.set_state(value)
 
 
-def test_entity_counter_is_refused_when_indexed() -> None:
-    with pytest.raises(FunctionsHostError) as refused:
-        LocalFunctionsHost(counter_app, env={})
-    message = str(refused.value)
-    assert "counter" in message
-    assert "does not run entities" in message
+@app.orchestration_trigger(context_name="context")
+def count_up(context: df.DurableOrchestrationContext) -> Any:
+    entity = df.EntityId("counter", context.get_input())
+    context.signal_entity(entity, "add", 5)
+    context.signal_entity(entity, "add", 2)
+    total = yield context.call_entity(entity, "get")
+    try:
+        yield context.call_entity(entity, "subtract", 100)
+    except Exception as error:
+        return {"total": total, "refused": str(error)}
+    return {"total": total, "refused": None}
+
+
+@app.route(route="counter/{key}", methods=["GET", "POST"])
+@app.durable_client_input(client_name="client")
+async def counter_http(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> Any:
+    """The counter sample's HTTP function: POST signals `add`, GET reads the state."""
+    entity = df.EntityId("counter", req.route_params["key"])
+    if req.method == "POST":
+        await client.signal_entity(entity, "add", int(req.get_body()))
+        return func.HttpResponse(status_code=202)
+    state = await client.read_entity_state(entity)
+    if not state.entity_exists:
+        return func.HttpResponse(status_code=404)
+    return func.HttpResponse(json.dumps(state.entity_state), mimetype="application/json")
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def test_entity_counter_from_a_client(host: LocalFunctionsHost) -> None:
+    url = f"{host.http_url}/api/counter/from-http"
+    assert _get(url) == (404, None)
+    assert _post(url, 5)[0] == 202
+    assert _post(url, 3)[0] == 202
+    deadline = time.monotonic() + 30
+    while _get(url) != (200, 8):
+        assert time.monotonic() < deadline, f"the counter reads {_get(url)}"
+        time.sleep(0.05)
+
+
+def test_entity_counter_signals_then_calls(host: LocalFunctionsHost) -> None:
+    first = _finished(_start(host, "count_up", "k1"))
+    assert first["output"] == {
+        "total": 7,
+        "refused": "the counter cannot go below zero",
+    }
+    again = _finished(_start(host, "count_up", "k1"))
+    assert again["output"]["total"] == 14, "the entity keeps its state between calls"
+    other = _finished(_start(host, "count_up", "k2"))
+    assert other["output"]["total"] == 7, "each key is its own entity"

@@ -5,7 +5,8 @@ dead-lettered at exactly MaxDeliveryCount; the Python SDK cannot modify properti
 check covers that); defer and
 receive deferred, then complete (receiving it again is `MessageNotFound`); peek; scheduled
 messages and cancel; lock renewal; TTL expiry dead-lettered; sessions (a named session in order,
-session state, the next free session); topic subscriptions with rules. The broker runs on a
+session state, the next free session; a message without session id and a receiver without a
+session refused); topic subscriptions with rules. The broker runs on a
 ManualClock, so time moves only when a test says so.
 """
 
@@ -218,6 +219,20 @@ def test_sessions(broker: ServiceBusBroker) -> None:
             await receiver.complete_message(message)
 
     _run(broker, scenario)
+
+
+def test_session_queue_refuses_what_has_no_session(broker: ServiceBusBroker) -> None:
+    """Sending without a session id, or receiving without a session receiver, is refused."""
+
+    async def scenario(client: ServiceBusClient) -> None:
+        with pytest.raises(ServiceBusError, match="SessionId was not set"):
+            await _send(client, "sessions", ServiceBusMessage("no session"))
+        async with client.get_queue_receiver("sessions") as receiver:
+            with pytest.raises(ServiceBusError, match="requires sessions"):
+                await receiver.receive_messages(max_wait_time=2)
+
+    _run(broker, scenario)
+    assert broker.counts("sessions")["active"] == 0
 
 
 def test_topic_rules_route_by_application_property(broker: ServiceBusBroker) -> None:

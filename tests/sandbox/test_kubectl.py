@@ -219,6 +219,24 @@ def test_the_walkthrough_runs_literally(
         kubectl.run("delete", "namespace", "gpu-resources", check=False)
 
 
+@pytest.mark.timeout(600)  # shares the module's sandbox, which it may have to start
+def test_kubeconfig_of_a_cluster_the_sandbox_does_not_have_says_what_to_do(
+    sandbox_kubeconfig: Path,
+) -> None:
+    missing = subprocess.run(
+        [str(BIN / "gpuprov"), "sandbox", "kubeconfig", "--resource-group", "myResourceGroup",
+         "--name", "nope", "--state-dir", str(sandbox_kubeconfig.parent)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+    assert missing.stderr.startswith(
+        "gpuprov sandbox kubeconfig: the sandbox has no cluster 'nope' in resource group "
+        "'myResourceGroup'"
+    )
+
+
 # --- the API's semantics through kubectl (a cluster in this process, on a manual clock) ------
 
 

@@ -87,6 +87,7 @@ class ApiServer:
         self._router.add("GET", r"/api/?", self._api)
         self._router.add("GET", r"/apis/?", self._apis)
         self._router.add("GET", r"/api/v1/?", self._group_version)
+        self._router.add("GET", r"/apis/(?P<group>[^/]+)/?", self._group)
         self._router.add("GET", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?", self._group_version)
         self._router.add("GET", r"/openapi/v2", self._openapi_v2)
         self._router.add(
@@ -135,6 +136,12 @@ class ApiServer:
                 200, discovery.aggregated(core=False), content_type=discovery.AGGREGATED_V2
             )
         return Response.json(200, discovery.api_group_list())
+
+    def _group(self, request: Request, params: dict[str, str]) -> Response:
+        group = discovery.api_group(params["group"])
+        if group is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return Response.json(200, group)
 
     def _group_version(self, request: Request, params: dict[str, str]) -> Response:
         listing = discovery.resource_list(params.get("group", ""), params.get("version", "v1"))

@@ -54,7 +54,7 @@ def api_versions(server_address: str) -> JSON:
     }
 
 
-def api_group_list() -> JSON:
+def _groups() -> list[JSON]:
     groups = []
     for group, kinds in _by_group():
         if not group:
@@ -62,7 +62,17 @@ def api_group_list() -> JSON:
         version = kinds[0].version
         entry = {"groupVersion": f"{group}/{version}", "version": version}
         groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    return groups
+
+
+def api_group_list() -> JSON:
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": _groups()}
+
+
+def api_group(name: str) -> JSON | None:
+    """`GET /apis/<group>`: the APIGroup, or None when the group is not served."""
+    found = next((group for group in _groups() if group["name"] == name), None)
+    return None if found is None else {"kind": "APIGroup", "apiVersion": "v1", **found}
 
 
 def resource_list(group: str, version: str) -> JSON | None:

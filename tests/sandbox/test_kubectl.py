@@ -401,6 +401,8 @@ def test_discovery_openapi_and_the_raw_api(kubectl: Kubectl) -> None:
 
     raw = kubectl.run("get", "--raw", "/api").stdout
     assert '"versions": ["v1"]' in raw
+    group = kubectl.run("get", "--raw", "/apis/batch").stdout
+    assert '"preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}' in group
     assert kubectl.run("get", "--raw", "/readyz").stdout == "ok"
     assert kubectl.run("auth", "can-i", "create", "jobs").stdout.strip() == "yes"
 

@@ -14,7 +14,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sandbox.clock import Clock
 from sandbox.kit import FaultRules, Request, Response, Router
@@ -211,6 +211,8 @@ class ApiServer:
                 gone=outcome == "gone",
                 disconnect=outcome == "watch-disconnect",
             )
+        if method == "GET" and sub == "log" and request.query.get("follow") == "true":
+            return self._follow_log(namespace, name, request.query)
         with self._changed:
             self.cluster.settle(self._clock.now())
             self.cluster.dry_run = method != "GET" and request.query.get("dryRun") == "All"
@@ -397,6 +399,37 @@ class ApiServer:
                 {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in items
             ],
         }
+
+    def _follow_log(self, namespace: str, name: str, query: dict[str, str]) -> Response:
+        """`kubectl logs -f`: the log so far, then new lines as the container prints them, until
+        it stops (a daemon's log streams until the client hangs up)."""
+        container = query.get("container")
+        with self._changed:
+            self.cluster.settle(self._clock.now())
+            pod = self.cluster.get("pods", namespace, name)
+            shown = len(self.cluster.pod_log(pod, container))  # 400 while it is still waiting
+        tail = int(query.get("tailLines", -1))
+        start = max(0, shown - tail) if tail >= 0 else 0
+
+        def chunks() -> Iterator[bytes]:
+            sent = start
+            while self._live():
+                with self._changed:
+                    self.cluster.settle(self._clock.now())
+                    pod = self.cluster.store["pods"].get((namespace, name))
+                    if pod is None:
+                        return
+                    lines = self.cluster.pod_log(pod, container)
+                    done = pod["status"].get("phase") in ("Succeeded", "Failed")
+                    new, sent = lines[sent:], len(lines)
+                    if not new and not done:
+                        self._changed.wait(watch.WATCH_POLL_SECONDS)
+                if new:
+                    yield "".join(f"{line}\n" for line in new).encode()
+                elif done:
+                    return
+
+        return Response(200, content_type="text/plain", stream=chunks())
 
     # --- watch ----------------------------------------------------------------------------------
 

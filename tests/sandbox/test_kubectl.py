@@ -12,7 +12,8 @@ Aspects covered:
 - validation answered with 422 and the field (`nvidia.com/gpu: "0.5"`, a GPU request without
   a limit, a name that is not RFC 1123);
 - a job without the pool's toleration stays Pending with a FailedScheduling event;
-- discovery, OpenAPI (explain), `get --raw`, auth can-i, field selectors, chunked lists.
+- discovery, OpenAPI (explain), `get --raw`, auth can-i, field selectors, chunked lists,
+  `logs -f` following a running job to its end.
 """
 
 from __future__ import annotations
@@ -451,3 +452,30 @@ def test_a_cluster_answers_while_another_is_removed(sim: KubeSimulator, kubectl:
         socket.create_connection(("127.0.0.1", port), timeout=5),
     ):
         pass
+
+
+def test_logs_follow_streams_the_training_until_the_pod_ends(
+    kubectl: Kubectl, sim: KubeSimulator, clock: ManualClock, tmp_path: Path
+) -> None:
+    kubectl.run("create", "namespace", "gpu-resources")
+    kubectl.run("apply", "-f", str(WALKTHROUGH / "nvidia-device-plugin-ds.yaml"))
+    clock.advance(60)
+    kubectl.run("apply", "-f", str(WALKTHROUGH / "samples-tf-mnist-demo.yaml"))
+    clock.advance(60)  # pulled and started: the training prints as it goes
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.05):
+            clock.advance(2)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        followed = kubectl.run("logs", "-f", "job/samples-tf-mnist-demo")
+    finally:
+        stop.set()
+        ticker.join()
+
+    lines = followed.stdout.splitlines()
+    assert lines[-1] == "Adding run metadata for 499"
+    assert sum(line.startswith("Accuracy at step ") for line in lines) == 50

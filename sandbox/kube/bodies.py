@@ -48,7 +48,12 @@ def checked(request: Request, kind: Kind, document: JSON) -> JSON:
         )  # fmt: skip
     if unknown and request.query.get("fieldValidation") == "Strict":
         shown = ", ".join(f'unknown field "{path}"' for path in unknown)
-        raise ApiError(400, "BadRequest", f"strict decoding error: {shown}")
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{kind.kind} in version "{kind.version}" cannot be handled as a {kind.kind}: '
+            f"strict decoding error: {shown}",
+        )
     return drop_unknown(document, schema) if unknown else document
 
 

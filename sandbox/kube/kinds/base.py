@@ -64,6 +64,7 @@ class Kind:
     listable: bool = True
     """False for create-only review kinds (SelfSubjectAccessReview): nothing is stored."""
     subresources: tuple[str, ...] = ()
+    """Served subresources: `status` (GET, PUT, PATCH) and, for pods, `log`."""
     field_labels: dict[str, Callable[[JSON], str]] = field(default_factory=dict)
     """Field selectors the kind supports beyond metadata.name/namespace, and each value."""
     columns: tuple[Column, ...] = (NAME, AGE)

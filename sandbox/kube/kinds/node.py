@@ -60,7 +60,7 @@ NODE = Kind(
     plural="nodes",
     namespaced=False,
     short_names=("no",),
-    subresources=("status", "proxy"),
+    subresources=("status",),
     field_labels={"spec.unschedulable": lambda obj: text(bool(dig(obj, "spec.unschedulable")))},
     columns=(
         NAME,

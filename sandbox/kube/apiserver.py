@@ -237,7 +237,14 @@ class ApiServer:
 
     @staticmethod
     def _view(request: Request, kind: Kind) -> str:
-        """'table' or 'json' from the Accept header, or 406 as the API server's negotiation."""
+        """'table' or 'json' from the Accept header, or 406 as the API server's negotiation.
+
+        apiserver's negotiation (apimachinery endpoints/handlers/negotiation) answers with the
+        first media type in Accept that the resource's serializers support, and 406 NotAcceptable
+        when there is none. kubectl's typed clients send `application/vnd.kubernetes.protobuf,
+        application/json`; a server without protobuf for a type (as for custom resources)
+        answers JSON, which is what this one does for every type.
+        """
         accept = request.header("accept")
         if printing.wants_table(accept):
             return "table"

@@ -835,6 +835,8 @@ def test_a_job_reports_events_and_nodes_renew_leases(
     assert sorted(lease.spec.holder_identity for lease in leases.items) == sorted(
         node.metadata.name for node in core.list_node().items
     )
+    renewed = [lease.spec.renew_time.timestamp() for lease in leases.items]
+    assert renewed == [pytest.approx(clock.now())] * len(renewed), "kubelets renew as time goes"
 
 
 def test_a_patch_is_validated_like_a_create(core: Api, apps: Api) -> None:

@@ -230,7 +230,11 @@ def _add_sandbox_kubeconfig(
     kubeconfig.add_argument("--resource-group", "-g", required=True, metavar="RG")
     kubeconfig.add_argument("--name", "-n", required=True, metavar="CLUSTER")
     kubeconfig.add_argument(
-        "--file", type=Path, default=None, metavar="PATH", help="write it here (default: print)"
+        "--file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to write it, owner-only (default: kubeconfig in the state directory)",
     )
     kubeconfig.add_argument(
         "--state-dir", type=Path, default=None, help="the sandbox's state directory"
@@ -243,16 +247,15 @@ def _sandbox_kubeconfig(args: argparse.Namespace) -> int:
     where = args.state_dir or control.DEFAULT_STATE_DIR
     try:
         config = control.kubeconfig(where, args.resource_group, args.name)
-        if args.file is None:
-            sys.stdout.write(config.decode())
-            return EXIT_OK
-        args.file.parent.mkdir(parents=True, exist_ok=True)
-        args.file.touch(mode=0o600)
-        args.file.write_bytes(config)
+        path = args.file or where / "kubeconfig"  # it holds a token: a file, never stdout
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_bytes(config)
     except (control.SandboxError, OSError) as exc:
         print(f"gpuprov sandbox kubeconfig: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"kubeconfig for {args.name} written to {args.file} (export KUBECONFIG={args.file})")
+    print(f"kubeconfig for {args.name} written to {path} (export KUBECONFIG={path.resolve()})")
     return EXIT_OK
 
 

@@ -33,7 +33,7 @@ class ClusterAccess:
     """How a client reaches one simulated cluster's API server."""
 
     server: str
-    """HTTPS URL of the cluster's own API server, without a path prefix (as on AKS)."""
+    """HTTPS URL of the cluster's API (may include a path prefix)."""
     token: str
     """Bearer token the API server accepts for this cluster (local-account clusters)."""
     ca_path: str

@@ -279,7 +279,7 @@ def kubeconfig(
     state = read_state(state_dir)
     if not state or not status(state_dir):
         raise SandboxError("the sandbox is not running: start it with gpuprov sandbox up")
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
     from azure.mgmt.containerservice import ContainerServiceClient
 
     from shared.credentials import StaticTokenCredential
@@ -298,7 +298,7 @@ def kubeconfig(
             "first, e.g. gpuprov run a request whose cleanup keeps the cluster "
             '("deleteCluster": false)'
         ) from None
-    except HttpResponseError as error:
+    except AzureError as error:  # the simulators stopped, or answered an error
         raise SandboxError(f"listClusterUserCredential failed: {error.message}") from None
     finally:
         client.close()

@@ -14,7 +14,7 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sandbox.clock import Clock
 from sandbox.kit import FaultRules, Request, Response, Router
@@ -87,6 +87,7 @@ class ApiServer:
         self._router.add("GET", r"/api/?", self._api)
         self._router.add("GET", r"/apis/?", self._apis)
         self._router.add("GET", r"/api/v1/?", self._group_version)
+        self._router.add("GET", r"/apis/(?P<group>[^/]+)/?", self._group)
         self._router.add("GET", r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?", self._group_version)
         self._router.add("GET", r"/openapi/v2", self._openapi_v2)
         self._router.add(
@@ -135,6 +136,12 @@ class ApiServer:
                 200, discovery.aggregated(core=False), content_type=discovery.AGGREGATED_V2
             )
         return Response.json(200, discovery.api_group_list())
+
+    def _group(self, request: Request, params: dict[str, str]) -> Response:
+        group = discovery.api_group(params["group"])
+        if group is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return Response.json(200, group)
 
     def _group_version(self, request: Request, params: dict[str, str]) -> Response:
         listing = discovery.resource_list(params.get("group", ""), params.get("version", "v1"))
@@ -204,6 +211,8 @@ class ApiServer:
                 gone=outcome == "gone",
                 disconnect=outcome == "watch-disconnect",
             )
+        if method == "GET" and sub == "log" and request.query.get("follow") == "true":
+            return self._follow_log(namespace, name, request.query)
         with self._changed:
             self.cluster.settle(self._clock.now())
             self.cluster.dry_run = method != "GET" and request.query.get("dryRun") == "All"
@@ -228,7 +237,14 @@ class ApiServer:
 
     @staticmethod
     def _view(request: Request, kind: Kind) -> str:
-        """'table' or 'json' from the Accept header, or 406 as the API server's negotiation."""
+        """'table' or 'json' from the Accept header, or 406 as the API server's negotiation.
+
+        apiserver's negotiation (apimachinery endpoints/handlers/negotiation) answers with the
+        first media type in Accept that the resource's serializers support, and 406 NotAcceptable
+        when there is none. kubectl's typed clients send `application/vnd.kubernetes.protobuf,
+        application/json`; a server without protobuf for a type (as for custom resources)
+        answers JSON, which is what this one does for every type.
+        """
         accept = request.header("accept")
         if printing.wants_table(accept):
             return "table"
@@ -390,6 +406,37 @@ class ApiServer:
                 {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in items
             ],
         }
+
+    def _follow_log(self, namespace: str, name: str, query: dict[str, str]) -> Response:
+        """`kubectl logs -f`: the log so far, then new lines as the container prints them, until
+        it stops (a daemon's log streams until the client hangs up)."""
+        container = query.get("container")
+        with self._changed:
+            self.cluster.settle(self._clock.now())
+            pod = self.cluster.get("pods", namespace, name)
+            shown = len(self.cluster.pod_log(pod, container))  # 400 while it is still waiting
+        tail = int(query.get("tailLines", -1))
+        start = max(0, shown - tail) if tail >= 0 else 0
+
+        def chunks() -> Iterator[bytes]:
+            sent = start
+            while self._live():
+                with self._changed:
+                    self.cluster.settle(self._clock.now())
+                    pod = self.cluster.store["pods"].get((namespace, name))
+                    if pod is None:
+                        return
+                    lines = self.cluster.pod_log(pod, container)
+                    done = pod["status"].get("phase") in ("Succeeded", "Failed")
+                    new, sent = lines[sent:], len(lines)
+                    if not new and not done:
+                        self._changed.wait(watch.WATCH_POLL_SECONDS)
+                if new:
+                    yield "".join(f"{line}\n" for line in new).encode()
+                elif done:
+                    return
+
+        return Response(200, content_type="text/plain", stream=chunks())
 
     # --- watch ----------------------------------------------------------------------------------
 

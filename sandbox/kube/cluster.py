@@ -28,6 +28,16 @@ from sandbox.kube.store import rfc3339
 
 __all__ = ["Cluster", "FailureRule", "KubeTimings", "random_token"]
 
+LEASE_RENEW_SECONDS = 10.0
+_MICRO_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def parse_micro_time(text: str | None) -> float:
+    """A MicroTime (RFC 3339 with microseconds); 0 for none."""
+    if not text:
+        return 0.0
+    return datetime.strptime(text, _MICRO_TIME).replace(tzinfo=UTC).timestamp()
+
 
 class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
     """Nodes, DaemonSets, scheduler, kubelet and Jobs of one simulated cluster."""
@@ -81,7 +91,7 @@ class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
     def _renew_lease(self, node: JSON) -> None:
         """The kubelet's heartbeat Lease in kube-node-lease, owned by its node."""
         name = node["metadata"]["name"]
-        stamp = datetime.fromtimestamp(self.now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = datetime.fromtimestamp(self.now, tz=UTC).strftime(_MICRO_TIME)
         lease = {
             "metadata": {
                 "name": name,
@@ -152,6 +162,19 @@ class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
             self.reconcile()
         self.now = max(self.now, now)
         self.reconcile()
+        self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        """Each kubelet renews its Lease every 10 s (a quarter of leaseDurationSeconds 40).
+
+        Renewed at most once per settle, so a clock that jumps hours writes one renewal, not
+        hundreds, and the watch history stays bounded by requests, not by simulated time.
+        """
+        for node in self.items("nodes"):
+            lease = self.store["leases"].get(("kube-node-lease", node["metadata"]["name"]))
+            renewed = (lease or {}).get("spec", {}).get("renewTime")
+            if lease is None or self.now - parse_micro_time(renewed) >= LEASE_RENEW_SECONDS:
+                self._renew_lease(node)
 
     def reconcile(self) -> None:
         """Run every controller until none changes anything (bounded)."""

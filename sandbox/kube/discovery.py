@@ -14,14 +14,8 @@ from itertools import groupby
 from sandbox.kube.kinds import JSON, KINDS, Kind
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-_SUBRESOURCE_VERBS = {
-    "status": ["get", "patch", "update"],
-    "log": ["get"],
-    "binding": ["create"],
-    "eviction": ["create"],
-    "finalize": ["update"],
-    "proxy": ["create", "delete", "get", "patch", "update"],
-}
+_SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["get"]}
+"""Only the subresources the simulator serves are advertised."""
 
 
 def wants_aggregated(accept: str) -> bool:
@@ -54,7 +48,7 @@ def api_versions(server_address: str) -> JSON:
     }
 
 
-def api_group_list() -> JSON:
+def _groups() -> list[JSON]:
     groups = []
     for group, kinds in _by_group():
         if not group:
@@ -62,7 +56,17 @@ def api_group_list() -> JSON:
         version = kinds[0].version
         entry = {"groupVersion": f"{group}/{version}", "version": version}
         groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    return groups
+
+
+def api_group_list() -> JSON:
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": _groups()}
+
+
+def api_group(name: str) -> JSON | None:
+    """`GET /apis/<group>`: the APIGroup, or None when the group is not served."""
+    found = next((group for group in _groups() if group["name"] == name), None)
+    return None if found is None else {"kind": "APIGroup", "apiVersion": "v1", **found}
 
 
 def resource_list(group: str, version: str) -> JSON | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sandbox.kube.kinds import KINDS, Cause, Kind
+from sandbox.kube.kinds.base import owned_pods
 from sandbox.kube.objects import JSON
 from sandbox.kube.validation import name_causes
 
@@ -263,21 +264,26 @@ class Store:
         return self._write(resource, updated, "MODIFIED")
 
     def delete(self, resource: str, namespace: str, name: str, propagation: str | None) -> JSON:
+        """DELETE: the object goes at once; its kind says what goes with it (or is orphaned)."""
         obj = self.get(resource, namespace, name)
+        kind = KINDS[resource]
         uid = obj["metadata"]["uid"]
-        if propagation is None:
-            propagation = "Orphan" if resource == "jobs" else "Background"
-        for dependent in self._dependents(resource, obj):
-            if propagation == "Orphan":
+        propagation = propagation or kind.default_propagation
+        for plural, dependent, owned in kind.dependents(self, obj):
+            meta = dependent["metadata"]
+            key = (meta.get("namespace", ""), meta["name"])
+            if self.store[plural].get(key, {}).get("metadata", {}).get("uid") != meta["uid"]:
+                continue  # already gone with an earlier dependent
+            if owned and propagation == "Orphan":
                 orphan = copy.deepcopy(dependent)
                 orphan["metadata"]["ownerReferences"] = [
-                    ref
-                    for ref in orphan["metadata"].get("ownerReferences") or []
-                    if ref.get("uid") != uid
+                    ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != uid
                 ]
-                self._write("pods", orphan, "MODIFIED")
-            else:
+                self._write(plural, orphan, "MODIFIED")
+            elif plural == "pods":
                 self._delete_pod(dependent)
+            else:
+                self.delete(plural, key[0], key[1], "Background")
         gone = copy.deepcopy(obj)
         gone["metadata"]["deletionTimestamp"] = rfc3339(self.now)
         gone["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -285,30 +291,13 @@ class Store:
             gone["status"]["phase"] = "Terminating"
         return self._write(resource, gone, "DELETED")
 
-    def _dependents(self, resource: str, obj: JSON) -> list[JSON]:
-        if resource == "namespaces":
-            name = obj["metadata"]["name"]
-            for plural in self.store:
-                if plural != "pods" and KINDS[plural].namespaced:
-                    for item in self.items(plural, name):
-                        self.delete(plural, name, item["metadata"]["name"], "Background")
-            return self.items("pods", name)
-        if resource == "nodes":
-            name = obj["metadata"]["name"]
-            if ("kube-node-lease", name) in self.store["leases"]:
-                self.delete("leases", "kube-node-lease", name, "Background")
-            return [pod for pod in self.items("pods") if pod["spec"].get("nodeName") == name]
-        if resource in ("jobs", "daemonsets"):
-            return self._owned_pods(obj)
-        return []
+    def namespaced_items(self, namespace: str) -> list[tuple[str, JSON]]:
+        """Every object in a namespace, pods last (their owners may take them first)."""
+        plurals = sorted((p for p in self.store if KINDS[p].namespaced), key=lambda p: p == "pods")
+        return [(plural, obj) for plural in plurals for obj in self.items(plural, namespace)]
 
     def _owned_pods(self, owner: JSON) -> list[JSON]:
-        uid = owner["metadata"]["uid"]
-        return [
-            pod
-            for pod in self.items("pods", owner["metadata"]["namespace"])
-            if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
-        ]
+        return [pod for _, pod, _ in owned_pods(self, owner)]
 
     def _delete_pod(self, pod: JSON) -> None:
         gone = copy.deepcopy(pod)

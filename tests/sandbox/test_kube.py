@@ -835,3 +835,29 @@ def test_a_job_reports_events_and_nodes_renew_leases(
     assert sorted(lease.spec.holder_identity for lease in leases.items) == sorted(
         node.metadata.name for node in core.list_node().items
     )
+    renewed = [lease.spec.renew_time.timestamp() for lease in leases.items]
+    assert renewed == [pytest.approx(clock.now())] * len(renewed), "kubelets renew as time goes"
+
+
+def test_a_patch_is_validated_like_a_create(core: Api, apps: Api) -> None:
+    """Validation runs on every write: half a GPU is refused on PATCH as on POST."""
+    create_namespace(core, "gpu-resources")
+    apps.create_namespaced_daemon_set("gpu-resources", plugin_daemonset([SKU_GPU]))
+    half = {"resources": {"limits": {"nvidia.com/gpu": "0.5"}}, "name": "nvidia-device-plugin-ctr"}
+
+    with pytest.raises(ApiException) as refused:
+        apps.patch_namespaced_daemon_set(
+            "nvidia-device-plugin-daemonset",
+            "gpu-resources",
+            {"spec": {"template": {"spec": {"containers": [half]}}}},
+        )
+
+    status = json.loads(str(refused.value.body))
+    assert (refused.value.status, status["reason"]) == (422, "Invalid")
+    assert status["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "500m": must be an integer',
+            "field": "spec.template.spec.containers[0].resources.limits[nvidia.com/gpu]",
+        }
+    ]

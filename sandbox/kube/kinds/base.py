@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 JSON = dict[str, Any]
 Cause = tuple[str, str, str]
@@ -34,6 +34,32 @@ class Column:
             "description": self.description,
             "priority": self.priority,
         }
+
+
+class Objects(Protocol):
+    """What a kind may read to find its dependents."""
+
+    def items(self, resource: str, namespace: str = "") -> list[JSON]: ...
+
+    def namespaced_items(self, namespace: str) -> list[tuple[str, JSON]]: ...
+
+
+Dependent = tuple[str, JSON, bool]
+"""(resource, object, owned): owned dependents are kept (orphaned) under propagation Orphan."""
+
+
+def _no_dependents(objects: Objects, obj: JSON) -> list[Dependent]:
+    return []
+
+
+def owned_pods(objects: Objects, owner: JSON) -> list[Dependent]:
+    """The pods whose ownerReferences name this object (a Job's or a DaemonSet's pods)."""
+    uid = owner["metadata"]["uid"]
+    return [
+        ("pods", pod, True)
+        for pod in objects.items("pods", owner["metadata"]["namespace"])
+        if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
+    ]
 
 
 def _no_defaults(obj: JSON) -> None:
@@ -64,6 +90,7 @@ class Kind:
     listable: bool = True
     """False for create-only review kinds (SelfSubjectAccessReview): nothing is stored."""
     subresources: tuple[str, ...] = ()
+    """Served subresources: `status` (GET, PUT, PATCH) and, for pods, `log`."""
     field_labels: dict[str, Callable[[JSON], str]] = field(default_factory=dict)
     """Field selectors the kind supports beyond metadata.name/namespace, and each value."""
     columns: tuple[Column, ...] = (NAME, AGE)
@@ -72,6 +99,10 @@ class Kind:
     """The API server's defaulting on create/update (pkg/apis/<group>/v1/defaults.go)."""
     validate: Callable[[JSON], list[Cause]] = _no_causes
     """The kind's own validation (pkg/apis/<group>/validation), beyond the schema's types."""
+    dependents: Callable[[Objects, JSON], list[Dependent]] = _no_dependents
+    """What goes when this object goes (garbage collection, namespace and node lifecycle)."""
+    default_propagation: str = "Background"
+    """propagationPolicy when a DELETE names none (batch/v1 Jobs orphan their pods)."""
     name_rule: str = "subdomain"
     """How metadata.name is validated: subdomain (RFC 1123), label, or path segment."""
 

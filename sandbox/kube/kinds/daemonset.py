@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.kube.kinds.base import AGE, JSON, NAME, Cause, Column, Kind, age, dig
+from sandbox.kube.kinds.base import AGE, JSON, NAME, Cause, Column, Kind, age, dig, owned_pods
 from sandbox.kube.kinds.pod import default_pod_spec
 from sandbox.kube.objects import match_labels_selector
 from sandbox.kube.validation import invalid, pod_spec_causes, required
@@ -99,4 +99,5 @@ DAEMONSET = Kind(
     row=_row,
     defaults=_defaults,
     validate=_validate,
+    dependents=owned_pods,
 )

@@ -14,6 +14,7 @@ from sandbox.kube.kinds.base import (
     age,
     dig,
     human_duration,
+    owned_pods,
     parse_time,
     text,
 )
@@ -140,4 +141,6 @@ JOB = Kind(
     row=_row,
     defaults=_defaults,
     validate=_validate,
+    dependents=owned_pods,
+    default_propagation="Orphan",
 )

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.kube.kinds.base import AGE, JSON, NAME, Column, Kind, age, dig, text
+from sandbox.kube.kinds.base import (
+    AGE,
+    JSON,
+    NAME,
+    Column,
+    Dependent,
+    Kind,
+    Objects,
+    age,
+    dig,
+    text,
+)
 
 
 def node_status(node: JSON) -> str:
@@ -37,6 +48,16 @@ def _address(node: JSON, kind: str) -> str:
     return "<none>"
 
 
+def _on_the_node(objects: Objects, node: JSON) -> list[Dependent]:
+    """A deleted node takes its pods and its heartbeat Lease with it."""
+    name = node["metadata"]["name"]
+    pods = [("pods", p, False) for p in objects.items("pods") if dig(p, "spec.nodeName") == name]
+    leases = objects.items("leases", "kube-node-lease")
+    return pods + [
+        ("leases", lease, False) for lease in leases if lease["metadata"]["name"] == name
+    ]
+
+
 def _row(node: JSON, now: float) -> list[Any]:
     info = dig(node, "status.nodeInfo") or {}
     return [
@@ -60,7 +81,7 @@ NODE = Kind(
     plural="nodes",
     namespaced=False,
     short_names=("no",),
-    subresources=("status", "proxy"),
+    subresources=("status",),
     field_labels={"spec.unschedulable": lambda obj: text(bool(dig(obj, "spec.unschedulable")))},
     columns=(
         NAME,
@@ -90,4 +111,5 @@ NODE = Kind(
         ),
     ),
     row=_row,
+    dependents=_on_the_node,
 )

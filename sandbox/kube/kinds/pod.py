@@ -126,7 +126,7 @@ POD = Kind(
     namespaced=True,
     short_names=("po",),
     categories=("all",),
-    subresources=("status", "log", "binding", "eviction"),
+    subresources=("status", "log"),
     field_labels={
         path: (lambda p: lambda obj: text(dig(obj, p)))(path)
         for path in (

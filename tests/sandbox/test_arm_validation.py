@@ -7,7 +7,8 @@ Covers, with the real azure-mgmt clients sending raw JSON bodies: the invalid bo
 retired VM sizes refused; server defaults (Kubernetes version, orchestratorVersion, maxPods,
 nodeImageVersion, upgradeSettings, networkProfile, identity ids, eTag, azurePortalFQDN); preview
 capabilities (managed GPU, a custom header) refused until their feature is Registered, which
-takes simulated minutes.
+takes simulated minutes; and the spec's x-ms-examples for the operations served, replayed
+(AgentPoolsCreate_ManagedGPU, AgentPoolsCreate_Spot, AgentPoolsDelete, KubernetesVersions_List).
 """
 
 from __future__ import annotations
@@ -288,3 +289,112 @@ def test_preview_capabilities_need_their_feature_registered(
     assert state == "Registered"
     status, body = send(aks, "PUT", path, pool_body(**properties), headers=headers)
     assert status == 201, body
+
+
+# -- x-ms-examples of Microsoft.ContainerService 2026-08-01, replayed -----------------------------
+# Each request below is the example's `parameters`; the asserts are its documented status codes,
+# headers and response fields (values the example echoes from the request; server-chosen values
+# such as orchestratorVersion are checked for presence).
+
+EXAMPLE_POOL = "agentpool1"
+
+
+def replay_pool_put(
+    aks: ContainerServiceClient, sim: ArmSimulator, clock: ManualClock, properties: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """PUT the example's pool: (the 201 body, the GET body once Succeeded)."""
+    path = f"{CLUSTER_PATH}/agentPools/{EXAMPLE_POOL}"
+    status, created = send(aks, "PUT", path, {"properties": properties})
+    assert status == 201, created
+    assert created["properties"]["provisioningState"] == "Creating"
+    assert sim.requests[-1].status == 201
+    clock.advance(TIMINGS.pool_create_seconds)
+    sim.settle()
+    status, done = send(aks, "GET", path)
+    assert status == 200
+    assert done["properties"]["provisioningState"] == "Succeeded"
+    for body in (created, done):
+        assert body["name"] == EXAMPLE_POOL
+        assert body["type"] == "Microsoft.ContainerService/managedClusters/agentPools"
+        assert body["id"] == path
+        for key, value in properties.items():
+            if key == "nodeLabels":  # AKS adds its own (the spot label), as nodes show
+                assert value.items() <= body["properties"][key].items()
+            elif value != "":
+                assert body["properties"][key] == value, key
+    return created, done
+
+
+def test_replay_agent_pools_create_managed_gpu(
+    aks: ContainerServiceClient, sim: ArmSimulator, clock: ManualClock, cluster: dict[str, Any]
+) -> None:
+    """AgentPoolsCreate_ManagedGPU.json (the feature registered first, as AKS requires)."""
+    sim.set_feature_state(
+        SUBSCRIPTION, "Microsoft.ContainerService", "ManagedGPUExperiencePreview", "Registered"
+    )
+    replay_pool_put(aks, sim, clock, {
+        "count": 3,
+        "gpuProfile": {"driver": "Install", "nvidia": {"managementMode": "Managed"}},
+        "mode": "User",
+        "osType": "Linux",
+        "vmSize": "Standard_NC4as_T4_v3",
+    })  # fmt: skip
+
+
+def test_replay_agent_pools_create_spot(
+    aks: ContainerServiceClient, sim: ArmSimulator, clock: ManualClock, cluster: dict[str, Any]
+) -> None:
+    """AgentPoolsCreate_Spot.json: an empty orchestratorVersion gets the cluster's version."""
+    _, done = replay_pool_put(aks, sim, clock, {
+        "count": 3,
+        "nodeLabels": {"key1": "val1"},
+        "orchestratorVersion": "",
+        "osType": "Linux",
+        "scaleSetEvictionPolicy": "Delete",
+        "scaleSetPriority": "Spot",
+        "tags": {"name1": "val1"},
+        "vmSize": "Standard_DS1_v2",
+    })  # fmt: skip
+    props = done["properties"]
+    assert props["spotMaxPrice"] == -1
+    assert props["orchestratorVersion"] == cluster["properties"]["kubernetesVersion"]
+    assert props["currentOrchestratorVersion"] == props["orchestratorVersion"]
+    assert props["maxPods"] > 0
+
+
+def test_replay_agent_pools_delete(
+    aks: ContainerServiceClient, sim: ArmSimulator, clock: ManualClock, cluster: dict[str, Any]
+) -> None:
+    """AgentPoolsDelete.json: 202 with a Location to operationresults, then 204 once gone."""
+    path = f"{CLUSTER_PATH}/agentPools/system"
+    assert send(aks, "DELETE", path)[0] == 202
+    clock.advance(TIMINGS.pool_delete_seconds)
+    sim.settle()
+    assert send(aks, "GET", path)[0] == 404
+    assert send(aks, "DELETE", path)[0] == 204
+
+
+def test_replay_agent_pools_delete_location_header(
+    aks: ContainerServiceClient, cluster: dict[str, Any]
+) -> None:
+    """AgentPoolsDelete.json's `location` header: .../locations/{loc}/operationresults/{id}."""
+    path = f"{CLUSTER_PATH}/agentPools/system"
+    response = aks.send_request(HttpRequest("DELETE", f"{path}?api-version={API}"))
+    assert response.status_code == 202
+    location = response.headers["Location"]
+    assert f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ContainerService/locations/" in (
+        location
+    )
+    assert "/operationresults/" in location
+
+
+def test_replay_kubernetes_versions_list(aks: ContainerServiceClient) -> None:
+    """KubernetesVersions_List.json: values with version, capabilities.supportPlan,
+    patchVersions.*.upgrades and one isDefault."""
+    path = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ContainerService/locations/eastus"
+    status, body = send(aks, "GET", f"{path}/kubernetesVersions")
+    assert status == 200
+    for entry in body["values"]:
+        assert entry["capabilities"] == {"supportPlan": ["KubernetesOfficial"]}
+        assert all("upgrades" in patch for patch in entry["patchVersions"].values())
+    assert sum(1 for entry in body["values"] if entry.get("isDefault")) == 1

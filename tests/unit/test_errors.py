@@ -80,3 +80,9 @@ def test_wire_form_round_trips() -> None:
         "slow down",
         "wait",
     )
+
+
+def test_parent_resource_not_found_hint_says_how_to_fix_it() -> None:
+    hint = classify_code("ParentResourceNotFound", "Parent resource 'aks' not found.").hint
+    assert "not in that resource group" in hint
+    assert "newCluster" in hint

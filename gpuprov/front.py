@@ -153,7 +153,7 @@ def watch(
     catching_up = True  # until the first empty peek: the broker's order, not a clock
     deadline = None if timeout is None else time.monotonic() + timeout
     next_sequence = 0
-    has_run = False
+    with_runs: set[str] = set()  # requests whose `accepted` was seen
     try:
         with service_bus(values) as client:
             receiver = client.get_subscription_receiver(topic, subscription)
@@ -170,10 +170,11 @@ def watch(
                         data = event.get("data") or {}
                         if request_id is not None and event.get("subject") != request_id:
                             continue
-                        step = data.get("step")
-                        foreign = has_run and step == "rejected"
+                        step, subject = data.get("step"), str(event.get("subject"))
+                        foreign = step == "rejected" and subject in with_runs
                         progress.show(event, replayed=catching_up, note=_FOREIGN if foreign else "")
-                        has_run = has_run or step == "accepted"
+                        if step == "accepted":
+                            with_runs.add(subject)
                         if request_id is not None and step in FINAL_STEPS and not foreign:
                             last_final.clear()
                             last_final.update(data)

@@ -176,6 +176,23 @@ def test_watch_is_not_ended_by_a_rejection_of_another_message(
     assert out.splitlines()[2].split()[1:3] == ["✓", "completed"]
 
 
+def test_watching_every_request_notes_a_foreign_rejection_only_for_its_own_run(
+    settings_file: Path, broker: ServiceBusBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    publish(
+        broker,
+        Outcome(request_id="a-1", step="accepted", status="accepted", time=now),
+        Outcome(request_id="b-1", step="rejected", status="rejected", time=now, message_id="m"),
+    )
+
+    assert main(["watch", "--settings", str(settings_file), "--timeout", "3"]) == 1
+
+    rejected = [line for line in capsys.readouterr().out.splitlines() if "b-1" in line]
+    assert len(rejected) == 1
+    assert "another message" not in rejected[0]
+
+
 def test_watch_marks_what_it_replays_from_before_it_began(
     settings_file: Path, broker: ServiceBusBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,8 +3,9 @@
 Covers: a dry run listing an owned cluster as left until its expiry, then — once the sandbox's
 simulated clock (60× real time) passes an expiry that is minutes away in real time — as one it
 would delete; the real run deleting it through ARM and saying so in its table; `--json` giving
-the report; an empty scope (no subscription in the settings, none given) exiting 1 with the
-reason in the table, never a quiet no-op.
+the report with nothing left to start, and the cluster gone from ARM; an empty scope (no
+subscription in the settings, none given) exiting 1 with the reason in the table, never a quiet
+no-op.
 """
 
 from __future__ import annotations
@@ -85,8 +86,11 @@ def test_reap_on_the_sandbox_clock_dry_run_then_for_real(sandbox_dir: Path) -> N
     assert "deleting" in done.stdout
     assert "expired" in done.stdout
     report = json.loads(gpuprov("reap", "--dry-run", "--json", *where).stdout)
-    assert report["deletions"] == []
-    assert any("in progress" in s["reason"] for s in report["skipped"])
+    assert report["deletions"] == []  # deleting already, or gone: nothing to start again
+    with aks(sandbox_dir) as client:
+        while "old" in [c.name for c in client.managed_clusters.list()]:
+            assert time.monotonic() < deadline + 120, "the cluster was never deleted"
+            time.sleep(1)
 
 
 def test_an_empty_scope_says_so_and_exits_1(tmp_path: Path) -> None:

@@ -15,15 +15,13 @@ beyond plain AMQP, and what this module therefore answers itself:
   delivery with its message-annotations merged into the application properties; modified
   undeliverable-here for defer; rejected for dead-letter; or rejected with
   `com.microsoft:message-lock-lost` when the lock is gone) — the outcomes the Node SDK sends in
-  `MessageReceiver.settleMessage` and the Python SDK in `_settle_message_via_receiver_link`;
+  `MessageReceiver.settleMessage` and the Python SDK in
+  `PyamqpTransport.settle_message_via_receiver_link`;
 - sessions: a receiver's `com.microsoft:session-filter` (a session id, or null for the next
   free session) is echoed on the attach with the session locked and its lock time in
   `com.microsoft:locked-until-utc` (.NET ticks, read by the Node SDK's `convertTicksToDate`);
 - receive-and-delete, requested by the receiver as sender-settle-mode `settled`;
-- the `$management` node (operations of the Service Bus AMQP management spec, as the SDKs send
-  them): schedule / cancel scheduled messages, renew-lock, peek, receive-by-sequence-number
-  (deferred messages), update-disposition (settlement of messages received that way, and the
-  SDK's fallback), renew-session-lock and get/set-session-state.
+- the `$management` node, answered by `sandbox.servicebus.management`.
 """
 
 from __future__ import annotations
@@ -36,11 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from proton import (
-    UNDESCRIBED,
-    Array,
     Condition,
     Data,
     Delivery,
@@ -50,20 +46,20 @@ from proton import (
     Link,
     Message,
     symbol,
-    timestamp,
 )
 from proton.reactor import Container
 
 from sandbox.clock import Clock, ScaledClock
+from sandbox.servicebus import management
 from sandbox.servicebus.entities import (
     EntityNotFound,
     LockLost,
-    MessageNotFound,
     MessageStore,
     Namespace,
     NotAllowed,
     SessionUnavailable,
 )
+from sandbox.servicebus.management import LOCK_LOST, NOT_FOUND, SESSION_CANNOT_BE_LOCKED
 from sandbox.servicebus.topology import load_topology
 
 LOG = logging.getLogger(__name__)
@@ -71,14 +67,9 @@ LOG = logging.getLogger(__name__)
 CBS_NODE = "$cbs"
 MANAGEMENT_SUFFIX = "/$management"
 MAX_MESSAGE_SIZE = 256 * 1024  # Standard tier; the SDK sizes its batches from this
-LOCK_LOST = "com.microsoft:message-lock-lost"
-MESSAGE_NOT_FOUND = "com.microsoft:message-not-found"
-SESSION_CANNOT_BE_LOCKED = "com.microsoft:session-cannot-be-locked"
 SESSION_FILTER = symbol("com.microsoft:session-filter")
 LOCKED_UNTIL_UTC = symbol("com.microsoft:locked-until-utc")
-NOT_FOUND = "amqp:not-found"
 NOT_ALLOWED = "amqp:not-allowed"
-NOT_IMPLEMENTED = "amqp:not-implemented"
 TIMEOUT = "com.microsoft:timeout"
 _EPOCH_TICKS = 621_355_968_000_000_000  # .NET ticks (100 ns) at 1970-01-01
 _RECEIVER_CREDIT = 100
@@ -426,11 +417,15 @@ class _AmqpHandler(Handler):
                 properties={"status-code": 200, "status-description": "OK"},
             )
         else:
-            status, description, body, condition = self._management(role.path, request)
+            status, description, body, condition, touched = management.answer(
+                self.broker.namespace, role.path, request
+            )
             properties: dict[str, Any] = {"statusCode": status, "statusDescription": description}
             if condition is not None:
                 properties["errorCondition"] = symbol(condition)
             reply = Message(correlation_id=request.id, properties=properties, body=body)
+            for store in touched:
+                self._pump(store)
         self._reply(link, role, request.reply_to, bytes(reply.encode()))
 
     def _reply(self, request_link: Any, role: _Role, reply_to: str | None, payload: bytes) -> None:
@@ -526,15 +521,19 @@ class _AmqpHandler(Handler):
                 touched = namespace.dead_letter(
                     role.path,
                     token,
-                    _text(info.get("DeadLetterReason")),
-                    _text(info.get("DeadLetterErrorDescription")),
+                    management.text(info.get("DeadLetterReason")),
+                    management.text(info.get("DeadLetterErrorDescription")),
                 )
             elif state == Delivery.MODIFIED and remote.undeliverable:
-                namespace.defer(role.path, token, _annotations(remote.annotations))
+                namespace.defer(
+                    role.path, token, management.modified_properties(remote.annotations)
+                )
             elif state == Delivery.MODIFIED:
                 # Service Bus counts every abandon, whether or not delivery-failed is set:
                 # the Node SDK abandons with undeliverable-here false and no delivery-failed.
-                touched = namespace.abandon(role.path, token, _annotations(remote.annotations))
+                touched = namespace.abandon(
+                    role.path, token, management.modified_properties(remote.annotations)
+                )
             elif state == Delivery.RELEASED:
                 touched = namespace.release(role.path, token)
             else:
@@ -546,129 +545,6 @@ class _AmqpHandler(Handler):
         delivery.settle()
         for store in touched:
             self._pump(store)
-
-    # -- $management -----------------------------------------------------------------------
-
-    def _management(self, path: str, request: Message) -> tuple[int, str, Any, str | None]:
-        """One `$management` request: (statusCode, statusDescription, body, errorCondition)."""
-        properties: dict[Any, Any] = dict(request.properties or {})
-        operation = str(properties.get("operation", ""))
-        body = request.body if isinstance(request.body, dict) else {}
-        try:
-            handler = self._operations.get(operation)
-            if handler is None:
-                return (
-                    501,
-                    f"The operation {operation!r} is not supported by the local broker.",
-                    {},
-                    NOT_IMPLEMENTED,
-                )
-            status, reply = handler(self, path, body)
-            return status, "OK" if status == 200 else "No messages", reply, None
-        except LockLost as error:
-            return 410, str(error), {}, LOCK_LOST
-        except MessageNotFound as error:
-            return 404, str(error), {}, MESSAGE_NOT_FOUND
-        except SessionUnavailable as error:
-            return 410, str(error), {}, SESSION_CANNOT_BE_LOCKED
-        except EntityNotFound as error:
-            return 404, str(error), {}, NOT_FOUND
-
-    def _schedule(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        payloads = [bytes(item["message"]) for item in body.get("messages", [])]
-        numbers = self.broker.namespace.schedule(path, payloads)
-        return 200, {"sequence-numbers": _array(Data.LONG, numbers)}
-
-    def _cancel_scheduled(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        self.broker.namespace.cancel_scheduled(path, _elements(body.get("sequence-numbers")))
-        return 200, {}
-
-    def _renew_lock(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        expirations = [
-            timestamp(int(self.broker.namespace.renew_lock(path, token) * 1000))
-            for token in _elements(body.get("lock-tokens"))
-        ]
-        return 200, {"expirations": _array(Data.TIMESTAMP, expirations)}
-
-    def _peek(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        found = self.broker.namespace.peek(
-            path,
-            int(body.get("from-sequence-number", 0)),
-            int(body.get("message-count", 1)),
-            _text(body.get("session-id")),
-        )
-        if not found:
-            return 204, {}
-        return 200, {"messages": [{"message": payload} for payload in found]}
-
-    def _receive_deferred(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        """`receiver-settle-mode` 0 is receive-and-delete, 1 peek-lock (as the SDKs send it)."""
-        peek_lock = int(body.get("receiver-settle-mode", 1)) != 0
-        found = self.broker.namespace.take_deferred(
-            path, [int(n) for n in _elements(body.get("sequence-numbers"))], peek_lock
-        )
-        return 200, {
-            "messages": [
-                {"message": item.payload, "lock-token": item.lock_token}
-                if item.lock_token is not None
-                else {"message": item.payload}
-                for item in found
-            ]
-        }
-
-    def _update_disposition(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        namespace = self.broker.namespace
-        status = str(body.get("disposition-status", ""))
-        modified = _annotations(body.get("properties-to-modify"))
-        touched: set[MessageStore] = set()
-        for token in _elements(body.get("lock-tokens")):
-            if status == "completed":
-                namespace.complete(path, token)
-            elif status == "abandoned":
-                touched |= namespace.abandon(path, token, modified)
-            elif status == "defered":  # sic: the spelling of the management spec and the SDKs
-                namespace.defer(path, token, modified)
-            elif status == "suspended":
-                touched |= namespace.dead_letter(
-                    path,
-                    token,
-                    _text(body.get("deadletter-reason")),
-                    _text(body.get("deadletter-description")),
-                )
-            else:
-                raise LockLost(f"disposition {status!r} is not supported")
-        for store in touched:
-            self._pump(store)
-        return 200, {}
-
-    def _renew_session_lock(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        until = self.broker.namespace.renew_session(path, str(body.get("session-id")))
-        return 200, {"expiration": timestamp(int(until * 1000))}
-
-    def _set_session_state(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        state = body.get("session-state")
-        self.broker.namespace.session_state(
-            path, str(body.get("session-id")), b"" if state is None else bytes(state)
-        )
-        return 200, {}
-
-    def _get_session_state(self, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
-        state = self.broker.namespace.session_state(path, str(body.get("session-id")))
-        return 200, {"session-state": state}
-
-    _operations: ClassVar[
-        dict[str, Callable[[_AmqpHandler, str, Mapping[str, Any]], tuple[int, Any]]]
-    ] = {
-        "com.microsoft:schedule-message": _schedule,
-        "com.microsoft:cancel-scheduled-message": _cancel_scheduled,
-        "com.microsoft:renew-lock": _renew_lock,
-        "com.microsoft:peek-message": _peek,
-        "com.microsoft:receive-by-sequence-number": _receive_deferred,
-        "com.microsoft:update-disposition": _update_disposition,
-        "com.microsoft:renew-session-lock": _renew_session_lock,
-        "com.microsoft:set-session-state": _set_session_state,
-        "com.microsoft:get-session-state": _get_session_state,
-    }
 
 
 def _session_filter(data: Data) -> tuple[bool, str | None]:
@@ -682,7 +558,7 @@ def _session_filter(data: Data) -> tuple[bool, str | None]:
     value = found[SESSION_FILTER]
     if isinstance(value, Described):
         value = value.value
-    return True, None if value is None else _text(value)
+    return True, None if value is None else management.text(value)
 
 
 def _refusal(condition: str, description: str) -> Condition:
@@ -695,30 +571,3 @@ def _refusal(condition: str, description: str) -> Condition:
 
 def _ticks(epoch: float) -> int:
     return _EPOCH_TICKS + int(epoch * 10_000_000)
-
-
-def _annotations(value: Any) -> dict[Any, Any] | None:
-    """`propertiesToModify` as a plain dict (a proton map, or nothing)."""
-    if not value:
-        return None
-    return {(_text(k) or ""): v for k, v in dict(value).items()}
-
-
-def _array(kind: int, values: list[Any]) -> Array:
-    return Array(cast(Any, UNDESCRIBED), kind, *values)
-
-
-def _elements(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, Array):
-        return list(value.elements)
-    return list(value)
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8")
-    return str(value)

@@ -13,12 +13,11 @@ import base64
 import copy
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from sandbox.clock import Clock
 from sandbox.kit import FaultRules, Request, Response, Router
-from sandbox.kube import discovery, openapi, printing, protobuf, watch
+from sandbox.kube import discovery, openapi, printing, protobuf
 from sandbox.kube.apply import ApplyConflict, apply, track_update
 from sandbox.kube.bodies import check_name, checked, decode, loads, loads_any
 from sandbox.kube.cluster import Cluster
@@ -26,7 +25,6 @@ from sandbox.kube.controllers.kubelet import log_text
 from sandbox.kube.errors import (
     conflict_error,
     fault_error,
-    invalid_list_options,
     not_acceptable,
 )
 from sandbox.kube.kinds import KINDS, Kind
@@ -39,6 +37,7 @@ from sandbox.kube.objects import (
 from sandbox.kube.patch import PatchError, json_patch, merge_patch, strategic_merge
 from sandbox.kube.schema import definition_name
 from sandbox.kube.store import ApiError, rfc3339
+from sandbox.kube.streams import Streams
 
 VERSION = {
     "major": "1",
@@ -81,6 +80,7 @@ class ApiServer:
         self._faults = faults
         self._token = token
         self._live = live
+        self._streams = Streams(cluster, changed, clock, live)
         self._router = Router()
         self._router.add("GET", r"/version/?", lambda r, _: Response.json(200, VERSION))
         self._router.add("GET", r"/(?:healthz|livez|readyz)(?:/.*)?", self._health)
@@ -203,16 +203,17 @@ class ApiServer:
         view = self._view(request, kind)
         if is_watch:
             outcome = fault.outcome if fault is not None else None
-            return self._watch(
-                request,
+            matches = self._matcher(kind, namespace, request.query)
+            return self._streams.watch(
                 kind,
-                namespace,
+                request.query,
+                matches,
                 view,
                 gone=outcome == "gone",
                 disconnect=outcome == "watch-disconnect",
             )
         if method == "GET" and sub == "log" and request.query.get("follow") == "true":
-            return self._follow_log(namespace, name, request.query)
+            return self._streams.follow_log(namespace, name, request.query)
         with self._changed:
             self.cluster.settle(self._clock.now())
             self.cluster.dry_run = method != "GET" and request.query.get("dryRun") == "All"
@@ -406,96 +407,6 @@ class ApiServer:
                 {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in items
             ],
         }
-
-    def _follow_log(self, namespace: str, name: str, query: dict[str, str]) -> Response:
-        """`kubectl logs -f`: the log so far, then new lines as the container prints them, until
-        it stops (a daemon's log streams until the client hangs up)."""
-        container = query.get("container")
-        with self._changed:
-            self.cluster.settle(self._clock.now())
-            pod = self.cluster.get("pods", namespace, name)
-            shown = len(self.cluster.pod_log(pod, container))  # 400 while it is still waiting
-        tail = int(query.get("tailLines", -1))
-        start = max(0, shown - tail) if tail >= 0 else 0
-
-        def chunks() -> Iterator[bytes]:
-            sent = start
-            while self._live():
-                with self._changed:
-                    self.cluster.settle(self._clock.now())
-                    pod = self.cluster.store["pods"].get((namespace, name))
-                    if pod is None:
-                        return
-                    lines = self.cluster.pod_log(pod, container)
-                    done = pod["status"].get("phase") in ("Succeeded", "Failed")
-                    new, sent = lines[sent:], len(lines)
-                    if not new and not done:
-                        self._changed.wait(watch.WATCH_POLL_SECONDS)
-                if new:
-                    yield "".join(f"{line}\n" for line in new).encode()
-                elif done:
-                    return
-
-        return Response(200, content_type="text/plain", stream=chunks())
-
-    # --- watch ----------------------------------------------------------------------------------
-
-    def _watch(
-        self,
-        request: Request,
-        kind: Kind,
-        namespace: str,
-        view: str,
-        *,
-        gone: bool,
-        disconnect: bool,
-    ) -> Response:
-        query = request.query
-        with self._changed:
-            self.cluster.settle(self._clock.now())
-            matches = self._matcher(kind, namespace, query)
-
-            def render(obj: JSON) -> JSON:
-                if view != "table":
-                    return obj
-                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-                return printing.table(
-                    kind, [obj], self.cluster.now, meta, query.get("includeObject", "Metadata")
-                )
-
-            spec = watch.WatchSpec(kind.plural, matches, render)
-            initial = None
-            if query.get("sendInitialEvents") == "true":
-                if query.get("allowWatchBookmarks") != "true" or (
-                    query.get("resourceVersionMatch") != "NotOlderThan"
-                ):
-                    raise invalid_list_options(kind)
-                initial = watch.bookmark(kind.kind, kind.api_version, self.cluster.rv)
-            version = query.get("resourceVersion", "")
-            backlog, cursor = watch.start(self.cluster, spec, version, gone, initial)
-        seconds = float(query.get("timeoutSeconds") or watch.DEFAULT_WATCH_SECONDS)
-        body = watch.stream(
-            backlog, cursor, lambda c, d: self._follow(spec, c, d), spec, seconds, disconnect
-        )
-        return Response(200, content_type="application/json", stream=body)
-
-    def _follow(
-        self, spec: watch.WatchSpec, cursor: int, deadline: float
-    ) -> tuple[list[JSON], int] | None:
-        """Wait for events after `cursor` until the deadline; None when the watch must end."""
-        while self._live() and time.monotonic() < deadline:
-            with self._changed:
-                self.cluster.settle(self._clock.now())
-                if self.cluster.compacted_rv > cursor:
-                    return [watch.expired(str(cursor), self.cluster.rv)], -1
-                events = watch.events_after(self.cluster, spec, cursor)
-                cursor = self.cluster.rv
-                if events:
-                    return events, cursor
-                self._changed.wait(
-                    min(watch.WATCH_POLL_SECONDS, max(0.0, deadline - time.monotonic()))
-                )
-        return None
 
 
 def _key(obj: JSON) -> str:

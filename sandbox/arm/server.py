@@ -1,9 +1,13 @@
 """An HTTPS server that the real azure-mgmt clients talk to as if it were Azure Resource Manager.
 
-Covers what the provisioner uses: Microsoft.Features registrations, resource-provider registration,
-managed clusters and agent pools with long-running operations, listClusterUserCredential.
-Every request is recorded (for tests), authenticated with a bearer token, checked against
-injected faults, and then routed; due operations are settled at the start of each request.
+Covers what the provisioner and the walkthrough's az commands use: Microsoft.Features
+registrations, resource-provider registration, resource groups, subscriptions and tenants,
+managed clusters and agent pools with long-running operations (bodies validated and defaulted as
+AKS does: schema.py, defaults.py, features.py), the Kubernetes versions list,
+listClusterUserCredential; and, without a token, the cloud metadata and managed-identity token
+endpoints az signs in with (identity.py). Every request is recorded (for tests); the others are
+authenticated with a bearer token, checked against injected faults, and then routed; due
+operations are settled at the start of each request.
 """
 
 from __future__ import annotations

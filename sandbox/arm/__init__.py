@@ -1,4 +1,4 @@
-"""Azure Resource Manager simulator: features, providers, managed clusters and agent pools."""
+"""Azure Resource Manager simulator: groups, features, providers, managed clusters, agent pools."""
 
 from sandbox.arm.model import (
     SYNCHRONOUS_CAPACITY_CODES,

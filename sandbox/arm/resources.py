@@ -1,4 +1,4 @@
-"""What ARM knows: feature and provider registrations, managed clusters, agent pools, operations.
+"""What ARM knows about managed clusters and agent pools, over groups, registrations, operations.
 
 Not thread-safe by itself: the server calls it under one lock. Time comes in as `now` (simulated
 seconds); operations whose time is up are completed by `settle`, which also tells the cluster
@@ -11,14 +11,14 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from azure.mgmt.containerservice.models import AgentPool, ManagedCluster
 
-from sandbox.arm import defaults, identity, schema
+from sandbox.arm import defaults, schema
 from sandbox.arm.features import require_features
+from sandbox.arm.groups import ResourceGroups
 from sandbox.arm.identity import SANDBOX_TENANT_ID
 from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.arm.model import (
@@ -28,30 +28,13 @@ from sandbox.arm.model import (
     CapacityRule,
     Reply,
 )
+from sandbox.arm.operations import ClusterKey, Operation, Operations
+from sandbox.arm.registrations import CONTAINER_SERVICE, Registrations
 from sandbox.arm.vm_sizes import gpus_per_node, refuse_retired
 from sandbox.cloud import ClusterAccess, ClusterBackend, PoolNodes
 
-CONTAINER_SERVICE = "Microsoft.ContainerService"
 SPOT_LABEL_KEY = "kubernetes.azure.com/scalesetpriority"
 SPOT_TAINT = f"{SPOT_LABEL_KEY}=spot:NoSchedule"
-OPERATION_API_VERSION = "2016-03-30"
-
-ClusterKey = tuple[str, str, str]
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class _Registration:
-    """A feature or resource-provider registration in one subscription."""
-
-    namespace: str
-    name: str
-    state: str
-    requested_at: float = 0.0
-    reads: int = 0
 
 
 @dataclass
@@ -88,30 +71,9 @@ class _Cluster:
         return bool(self.properties.get("aadProfile"))
 
 
-@dataclass
-class _Operation:
-    id: str
-    subscription: str
-    location: str
-    cluster_key: ClusterKey
-    target: str
-    """'managedClusters' or the lower-cased pool name."""
-    action: str
-    """create, update or delete."""
-    pool_keys: tuple[str, ...]
-    """Pools this operation provisions (a cluster PUT provisions its agentPoolProfiles)."""
-    started: float
-    due: float
-    failure: tuple[str, str] | None = None
-    status: str = "InProgress"
-
-    def describe(self) -> str:
-        noun = "managed cluster" if self.target == "managedClusters" else "agent pool"
-        return f"{self.action} {noun}"
-
-
 class ArmResources:
-    """The simulator's state and the ARM semantics of each route."""
+    """The simulator's state: groups, registrations and operations (each in its own module),
+    and the managed clusters and agent pools with the ARM semantics of their routes."""
 
     def __init__(
         self,
@@ -123,25 +85,22 @@ class ArmResources:
         self.timings = timings
         self.backend = backend
         self.ca_path = ca_path
-        self.base_url = ""
-        self._groups: dict[tuple[str, str], dict[str, Any]] = {}
-        self._features: dict[tuple[str, str, str], _Registration] = {}
-        self._providers: dict[tuple[str, str], _Registration] = {}
+        self.groups = ResourceGroups()
+        self.registrations = Registrations(timings)
+        self.operations = Operations(timings)
         self._clusters: dict[ClusterKey, _Cluster] = {}
-        self._operations: dict[str, _Operation] = {}
         self._capacity: list[list[Any]] = []
         """[rule, remaining uses or None]"""
 
+    @property
+    def base_url(self) -> str:
+        return self.operations.base_url
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self.operations.base_url = url
+
     # -- configuration -------------------------------------------------------------------------
-
-    def set_provider_state(self, subscription: str, namespace: str, state: str) -> None:
-        self._providers[(subscription.lower(), namespace.lower())] = _Registration(
-            namespace, "", state
-        )
-
-    def set_feature_state(self, subscription: str, namespace: str, name: str, state: str) -> None:
-        key = (subscription.lower(), namespace.lower(), name.lower())
-        self._features[key] = _Registration(namespace, name, state)
 
     def add_capacity_rule(self, rule: CapacityRule) -> None:
         self._capacity.append([rule, rule.times])
@@ -153,21 +112,11 @@ class ArmResources:
 
     def settle(self, now: float) -> None:
         """Finish registrations and operations whose simulated time is up."""
-        for registrations, seconds in (
-            (self._features.values(), self.timings.feature_registration_seconds),
-            (self._providers.values(), self.timings.provider_registration_seconds),
-        ):
-            for reg in registrations:
-                if reg.state == "Registering" and now - reg.requested_at >= seconds:
-                    reg.state = "Registered"
-        due = sorted(
-            (op for op in self._operations.values() if op.status == "InProgress" and op.due <= now),
-            key=lambda op: op.due,
-        )
-        for op in due:
+        self.registrations.settle(now)
+        for op in self.operations.due(now):
             self._complete(op)
 
-    def _complete(self, op: _Operation) -> None:
+    def _complete(self, op: Operation) -> None:
         cluster = self._clusters[op.cluster_key]
         op.status = "Failed" if op.failure else "Succeeded"
         if op.action == "delete":
@@ -197,179 +146,23 @@ class ArmResources:
 
     # -- resource groups -----------------------------------------------------------------------
 
-    def group_put(self, sub: str, rg: str, body: Any) -> Reply:
-        if not isinstance(body, dict) or not body.get("location"):
-            raise ArmError(400, "LocationRequired", "The location property is required.")
-        key = (sub.lower(), rg.lower())
-        existing = self._groups.get(key)
-        group = {
-            "id": f"/subscriptions/{sub}/resourceGroups/{existing['name'] if existing else rg}",
-            "name": existing["name"] if existing else rg,
-            "type": "Microsoft.Resources/resourceGroups",
-            "location": existing["location"] if existing else body["location"],
-            "tags": dict(body.get("tags") or {}),
-            "properties": {"provisioningState": "Succeeded"},
-        }
-        self._groups[key] = group
-        return Reply(200 if existing else 201, group)
-
-    def _group(self, sub: str, rg: str) -> dict[str, Any]:
-        group = self._groups.get((sub.lower(), rg.lower()))
-        if group is None:
-            raise ArmError(
-                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
-            )
-        return group
-
-    def group_get(self, sub: str, rg: str) -> Reply:
-        return Reply(200, self._group(sub, rg))
-
-    def group_exists(self, sub: str, rg: str) -> Reply:
-        return Reply(204 if (sub.lower(), rg.lower()) in self._groups else 404)
-
     def group_delete(self, sub: str, rg: str) -> Reply:
         """Deletes the group and every cluster in it; 202 + Location as ARM answers."""
-        self._group(sub, rg)  # missing: 404 ResourceGroupNotFound, as `az group delete` shows
+        self.groups.require(sub, rg)  # missing: 404 ResourceGroupNotFound, as `az` shows
         key = (sub.lower(), rg.lower())
         for cluster_key in [k for k in self._clusters if k[:2] == key]:
             cluster = self._clusters.pop(cluster_key)
+            self.operations.cancel_for(cluster_key)
             if cluster.in_backend and self.backend is not None:
                 self.backend.remove_cluster(cluster.resource_id)
-        del self._groups[key]
+        self.groups.remove(sub, rg)
         operation = f"{self.base_url}/subscriptions/{sub}/operationresults/{uuid.uuid4().hex}"
         return Reply(202, None, {"Location": f"{operation}?api-version=2024-03-01"})
-
-    def group_operation_result(self, sub: str, operation_id: str) -> Reply:
-        """A resource-group deletion's result: done (the simulator deletes groups at once)."""
-        return Reply(200)
-
-    def subscription_list(self) -> Reply:
-        known = {identity.SANDBOX_SUBSCRIPTION_ID} | {s for s, _ in self._groups}
-        return Reply(200, {"value": [identity.subscription_json(s) for s in sorted(known)]})
-
-    def subscription_get(self, sub: str) -> Reply:
-        return Reply(200, identity.subscription_json(sub))
-
-    def group_list(self, sub: str) -> Reply:
-        found = [g for (s, _), g in self._groups.items() if s == sub.lower()]
-        return Reply(200, {"value": found})
-
-    # -- registrations -------------------------------------------------------------------------
-
-    def _read_registration(self, reg: _Registration, reads_needed: int) -> None:
-        if reg.state == "Registering":
-            reg.reads += 1
-            if reg.reads > reads_needed:
-                reg.state = "Registered"
-
-    def _feature_state(self, sub: str, ns: str, name: str) -> str:
-        """A feature's registration state, without counting as a read."""
-        found = self._features.get((sub.lower(), ns.lower(), name.lower()))
-        return found.state if found else "NotRegistered"
-
-    def _feature(self, sub: str, ns: str, name: str) -> _Registration:
-        key = (sub.lower(), ns.lower(), name.lower())
-        if key not in self._features:
-            self._features[key] = _Registration(ns, name, "NotRegistered")
-        return self._features[key]
-
-    def _feature_json(self, sub: str, reg: _Registration) -> dict[str, Any]:
-        return {
-            "id": (
-                f"/subscriptions/{sub}/providers/Microsoft.Features/providers/"
-                f"{reg.namespace}/features/{reg.name}"
-            ),
-            "name": f"{reg.namespace}/{reg.name}",
-            "type": "Microsoft.Features/providers/features",
-            "properties": {"state": reg.state},
-        }
-
-    def feature_get(self, sub: str, ns: str, name: str) -> Reply:
-        reg = self._feature(sub, ns, name)
-        self._read_registration(reg, self.timings.feature_registration_reads)
-        return Reply(200, self._feature_json(sub, reg))
-
-    def feature_register(self, sub: str, ns: str, name: str, now: float) -> Reply:
-        reg = self._feature(sub, ns, name)
-        if reg.state != "Registered":
-            reg.state, reg.requested_at, reg.reads = "Registering", now, 0
-        return Reply(200, self._feature_json(sub, reg))
-
-    def feature_unregister(self, sub: str, ns: str, name: str) -> Reply:
-        reg = self._feature(sub, ns, name)
-        reg.state = "Unregistered"
-        return Reply(200, self._feature_json(sub, reg))
-
-    def feature_list(self, sub: str, ns: str | None) -> Reply:
-        found = [
-            self._feature_json(sub, reg)
-            for (s, n, _), reg in self._features.items()
-            if s == sub.lower() and (ns is None or n == ns.lower())
-        ]
-        return Reply(200, {"value": found})
-
-    def _provider(self, sub: str, ns: str) -> _Registration:
-        key = (sub.lower(), ns.lower())
-        if key not in self._providers:
-            self._providers[key] = _Registration(ns, "", "Registered")
-        return self._providers[key]
-
-    def _provider_json(self, sub: str, reg: _Registration) -> dict[str, Any]:
-        resource_types: list[dict[str, Any]] = []
-        if reg.namespace.lower() == CONTAINER_SERVICE.lower():
-            resource_types = [
-                {"resourceType": kind, "locations": [], "apiVersions": ["2026-08-01"]}
-                for kind in (
-                    "managedClusters",
-                    "managedClusters/agentPools",
-                    "locations/operations",
-                )
-            ]
-        return {
-            "id": f"/subscriptions/{sub}/providers/{reg.namespace}",
-            "namespace": reg.namespace,
-            "registrationState": reg.state,
-            "registrationPolicy": "RegistrationRequired",
-            "resourceTypes": resource_types,
-        }
-
-    def provider_get(self, sub: str, ns: str) -> Reply:
-        reg = self._provider(sub, ns)
-        self._read_registration(reg, self.timings.provider_registration_reads)
-        return Reply(200, self._provider_json(sub, reg))
-
-    def provider_list(self, sub: str) -> Reply:
-        found = [
-            self._provider_json(sub, reg)
-            for (s, _), reg in self._providers.items()
-            if s == sub.lower()
-        ]
-        return Reply(200, {"value": found})
-
-    def provider_register(self, sub: str, ns: str, now: float) -> Reply:
-        reg = self._provider(sub, ns)
-        if reg.state != "Registered":
-            reg.state, reg.requested_at, reg.reads = "Registering", now, 0
-        return Reply(200, self._provider_json(sub, reg))
-
-    def provider_unregister(self, sub: str, ns: str) -> Reply:
-        reg = self._provider(sub, ns)
-        reg.state = "Unregistered"
-        return Reply(200, self._provider_json(sub, reg))
-
-    def _require_container_service(self, sub: str) -> None:
-        if self._provider(sub, CONTAINER_SERVICE).state != "Registered":
-            raise ArmError(
-                409,
-                "MissingSubscriptionRegistration",
-                f"The subscription is not registered to use namespace '{CONTAINER_SERVICE}'. "
-                "See https://aka.ms/rps-not-found for how to register subscriptions.",
-            )
 
     # -- managed clusters ----------------------------------------------------------------------
 
     def _cluster(self, sub: str, rg: str, name: str) -> _Cluster:
-        self._group(sub, rg)
+        self.groups.require(sub, rg)
         cluster = self._clusters.get((sub.lower(), rg.lower(), name.lower()))
         if cluster is None:
             raise ArmError(
@@ -382,7 +175,7 @@ class ArmResources:
         return cluster
 
     def _parent(self, sub: str, rg: str, name: str) -> _Cluster:
-        self._group(sub, rg)
+        self.groups.require(sub, rg)
         try:
             return self._cluster(sub, rg, name)
         except ArmError:
@@ -432,7 +225,7 @@ class ArmResources:
 
     def cluster_list(self, sub: str, rg: str | None) -> Reply:
         if rg is not None:
-            self._group(sub, rg)
+            self.groups.require(sub, rg)
         found = [
             self._cluster_json(cluster)
             for (s, r, _), cluster in self._clusters.items()
@@ -454,12 +247,12 @@ class ArmResources:
     ) -> Reply:
         if not isinstance(body, dict):
             raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
-        self._require_container_service(sub)
-        self._group(sub, rg)
+        self.registrations.require_container_service(sub)
+        self.groups.require(sub, rg)
         key = (sub.lower(), rg.lower(), name.lower())
         existing = self._clusters.get(key)
         if existing is not None:
-            self._refuse_if_busy(key)
+            self.operations.refuse_if_busy(key)
         if not schema.CLUSTER_NAME.match(name):
             raise ArmError(
                 400,
@@ -496,7 +289,9 @@ class ArmResources:
             mode = "System" if index == 0 else "User"
             pool_props = _pool_properties(profile, default_mode=mode, version=version)
             pools[str(profile["name"]).lower()] = _Pool(str(profile["name"]), pool_props, "")
-        require_features(self._feature_state, sub, headers, [p.properties for p in pools.values()])
+        require_features(
+            self.registrations.feature_state, sub, headers, [p.properties for p in pools.values()]
+        )
         failure = self._capacity_check(pools.values())
         top_level = {
             k: v for k, v in body.items() if k not in ("properties", "location", "tags", "id")
@@ -530,14 +325,16 @@ class ArmResources:
         seconds = (
             self.timings.cluster_update_seconds if existing else self.timings.cluster_create_seconds
         )
-        op = self._start(cluster, "managedClusters", action, tuple(pools), now, seconds, failure)
+        op = self.operations.start(
+            cluster, "managedClusters", action, tuple(pools), now, seconds, failure
+        )
         status = 200 if existing else 201
-        return Reply(status, self._cluster_json(cluster), self._operation_headers(op, False))
+        return Reply(status, self._cluster_json(cluster), self.operations.headers(op, False))
 
     def seed_cluster(self, sub: str, rg: str, name: str, location: str, now: float) -> None:
         """A cluster that exists already (Succeeded, system pool `nodepool1`)."""
-        if (sub.lower(), rg.lower()) not in self._groups:
-            self.group_put(sub, rg, {"location": location})
+        if not self.groups.exists(sub, rg):
+            self.groups.put(sub, rg, {"location": location})
         body = {
             "location": location,
             "identity": {"type": "SystemAssigned"},
@@ -547,25 +344,25 @@ class ArmResources:
             },
         }
         self.cluster_put(sub, rg, name, body, now)
-        for op in self._operations.values():
-            if op.status == "InProgress" and op.cluster_key[1:] == (rg.lower(), name.lower()):
+        for op in self.operations.due(float("inf")):
+            if op.cluster_key[1:] == (rg.lower(), name.lower()):
                 op.due = now
         self.settle(now)
 
     def cluster_delete(self, sub: str, rg: str, name: str, now: float) -> Reply:
-        self._group(sub, rg)
+        self.groups.require(sub, rg)
         key = (sub.lower(), rg.lower(), name.lower())
         cluster = self._clusters.get(key)
         if cluster is None:
             return Reply(204)
-        self._refuse_if_busy(key)
+        self.operations.refuse_if_busy(key)
         cluster.state = "Deleting"
         for pool in cluster.pools.values():
             pool.state = "Deleting"
-        op = self._start(
+        op = self.operations.start(
             cluster, "managedClusters", "delete", (), now, self.timings.cluster_delete_seconds
         )
-        return Reply(202, None, self._operation_headers(op, True))
+        return Reply(202, None, self.operations.headers(op, True))
 
     def cluster_user_credential(
         self, sub: str, rg: str, name: str, credential_format: str | None
@@ -624,17 +421,17 @@ class ArmResources:
     ) -> Reply:
         if not isinstance(body, dict):
             raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
-        self._require_container_service(sub)
+        self.registrations.require_container_service(sub)
         cluster = self._parent(sub, rg, name)
         _check_pool_name(pool_name)
         body = schema.clean(body, AgentPool, "agentPool")
         key = (sub.lower(), rg.lower(), name.lower())
-        self._refuse_if_busy(key)
+        self.operations.refuse_if_busy(key)
         version = str(cluster.properties["kubernetesVersion"])
         properties = _pool_properties(
             dict(body.get("properties") or {}), default_mode="User", version=version
         )
-        require_features(self._feature_state, sub, headers, [properties])
+        require_features(self.registrations.feature_state, sub, headers, [properties])
         pool_key = pool_name.lower()
         previous = cluster.pools.get(pool_key)
         pool = _Pool(previous.name if previous else pool_name, properties, "")
@@ -644,11 +441,11 @@ class ArmResources:
         cluster.pools[pool_key] = pool
         action = "update" if previous else "create"
         seconds = self.timings.pool_update_seconds if previous else self.timings.pool_create_seconds
-        op = self._start(cluster, pool_key, action, (pool_key,), now, seconds, failure)
+        op = self.operations.start(cluster, pool_key, action, (pool_key,), now, seconds, failure)
         return Reply(
             200 if previous else 201,
             self._pool_json(cluster, pool),
-            self._operation_headers(op, False),
+            self.operations.headers(op, False),
         )
 
     def pool_delete(self, sub: str, rg: str, name: str, pool_name: str, now: float) -> Reply:
@@ -656,25 +453,12 @@ class ArmResources:
         pool = cluster.pools.get(pool_name.lower())
         if pool is None:
             return Reply(204)
-        self._refuse_if_busy((sub.lower(), rg.lower(), name.lower()))
+        self.operations.refuse_if_busy((sub.lower(), rg.lower(), name.lower()))
         pool.state = "Deleting"
-        op = self._start(
+        op = self.operations.start(
             cluster, pool_name.lower(), "delete", (), now, self.timings.pool_delete_seconds
         )
-        return Reply(202, None, self._operation_headers(op, True))
-
-    # -- operations ----------------------------------------------------------------------------
-
-    def _refuse_if_busy(self, key: ClusterKey) -> None:
-        for op in self._operations.values():
-            if op.cluster_key == key and op.status == "InProgress":
-                raise ArmError(
-                    409,
-                    "OperationNotAllowed",
-                    f"Operation is not allowed because there's an in progress {op.describe()} "
-                    f"operation started at {_iso(op.started)}. Please wait for it to finish "
-                    "before starting a new operation.",
-                )
+        return Reply(202, None, self.operations.headers(op, True))
 
     def _capacity_check(self, pools: Any) -> tuple[str, str] | None:
         """Answer synchronous capacity errors now; return the failure the operation will end in."""
@@ -693,94 +477,6 @@ class ArmResources:
                     raise ArmError(400, rule.code, rule.describe(vm_size))
                 return (rule.code, rule.describe(vm_size))
         return None
-
-    def _start(
-        self,
-        cluster: _Cluster,
-        target: str,
-        action: str,
-        pool_keys: tuple[str, ...],
-        now: float,
-        seconds: float,
-        failure: tuple[str, str] | None = None,
-    ) -> _Operation:
-        op = _Operation(
-            id=str(uuid.uuid4()),
-            subscription=cluster.subscription,
-            location=cluster.location,
-            cluster_key=(
-                cluster.subscription.lower(),
-                cluster.resource_group.lower(),
-                cluster.name.lower(),
-            ),
-            target=target,
-            action=action,
-            pool_keys=pool_keys,
-            started=now,
-            due=now + seconds,
-            failure=failure,
-        )
-        self._operations[op.id] = op
-        return op
-
-    def _operation_path(self, op: _Operation, kind: str) -> str:
-        return (
-            f"/subscriptions/{op.subscription}/providers/{CONTAINER_SERVICE}"
-            f"/locations/{op.location}/{kind}/{op.id}"
-        )
-
-    def _operations_url(self, op: _Operation, kind: str) -> str:
-        path = self._operation_path(op, kind)
-        return f"{self.base_url}{path}?api-version={OPERATION_API_VERSION}"
-
-    def _operation_headers(self, op: _Operation, with_location: bool) -> dict[str, str]:
-        headers = {
-            "Azure-AsyncOperation": self._operations_url(op, "operations"),
-            "Retry-After": str(self.timings.retry_after_seconds),
-        }
-        if with_location:
-            headers["Location"] = self._operations_url(op, "operationresults")
-        return headers
-
-    def _operation(self, sub: str, operation_id: str) -> _Operation:
-        op = self._operations.get(operation_id)
-        if op is None or op.subscription.lower() != sub.lower():
-            raise ArmError(404, "NotFound", f"Operation id '{operation_id}' not found.")
-        return op
-
-    def operation_status(self, sub: str, operation_id: str, now: float) -> Reply:
-        op = self._operation(sub, operation_id)
-        body: dict[str, Any] = {
-            "id": self._operation_path(op, "operations"),
-            "name": op.id,
-            "status": op.status,
-            "startTime": _iso(op.started),
-        }
-        headers: dict[str, str] = {}
-        if op.status == "InProgress":
-            total = max(op.due - op.started, 1e-9)
-            body["percentComplete"] = round(min(100.0, 100 * (now - op.started) / total), 1)
-            headers["Retry-After"] = str(self.timings.retry_after_seconds)
-        else:
-            body["endTime"] = _iso(op.due)
-        if op.failure and op.status == "Failed":
-            body["error"] = {"code": op.failure[0], "message": op.failure[1]}
-        return Reply(200, body, headers)
-
-    def operation_result(self, sub: str, operation_id: str) -> Reply:
-        op = self._operation(sub, operation_id)
-        if op.status == "InProgress":
-            return Reply(
-                202,
-                None,
-                {
-                    "Location": self._operations_url(op, "operationresults"),
-                    "Retry-After": str(self.timings.retry_after_seconds),
-                },
-            )
-        if op.status == "Failed" and op.failure:
-            raise ArmError(400, op.failure[0], op.failure[1])
-        return Reply(204)
 
 
 def _norm(location: str) -> str:

@@ -1,9 +1,13 @@
 """An HTTPS server that the real azure-mgmt clients talk to as if it were Azure Resource Manager.
 
-Covers what the provisioner uses: Microsoft.Features registrations, resource-provider registration,
-managed clusters and agent pools with long-running operations, listClusterUserCredential.
-Every request is recorded (for tests), authenticated with a bearer token, checked against
-injected faults, and then routed; due operations are settled at the start of each request.
+Covers what the provisioner and the walkthrough's az commands use: Microsoft.Features
+registrations, resource-provider registration, resource groups, subscriptions and tenants,
+managed clusters and agent pools with long-running operations (bodies validated and defaulted as
+AKS does: schema.py, defaults.py, features.py), the Kubernetes versions list,
+listClusterUserCredential; and, without a token, the cloud metadata and managed-identity token
+endpoints az signs in with (identity.py). Every request is recorded (for tests); the others are
+authenticated with a bearer token, checked against injected faults, and then routed; due
+operations are settled at the start of each request.
 """
 
 from __future__ import annotations
@@ -65,13 +69,16 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
     for pattern, methods in [
         (
             _SUB + r"/providers/Microsoft\.Features/features",
-            {"GET": lambda r, c: r.feature_list(c.params["sub"], None)},
+            {"GET": lambda r, c: r.registrations.feature_list(c.params["sub"], None)},
         ),
-        (_FEATURES, {"GET": lambda r, c: r.feature_list(c.params["sub"], c.params["ns"])}),
+        (
+            _FEATURES,
+            {"GET": lambda r, c: r.registrations.feature_list(c.params["sub"], c.params["ns"])},
+        ),
         (
             _FEATURES + r"/(?P<feature>[^/]+)",
             {
-                "GET": lambda r, c: r.feature_get(
+                "GET": lambda r, c: r.registrations.feature_get(
                     c.params["sub"], c.params["ns"], c.params["feature"]
                 )
             },
@@ -79,7 +86,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
         (
             _FEATURES + r"/(?P<feature>[^/]+)/register",
             {
-                "POST": lambda r, c: r.feature_register(
+                "POST": lambda r, c: r.registrations.feature_register(
                     c.params["sub"], c.params["ns"], c.params["feature"], c.now
                 )
             },
@@ -87,18 +94,18 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
         (
             _FEATURES + r"/(?P<feature>[^/]+)/unregister",
             {
-                "POST": lambda r, c: r.feature_unregister(
+                "POST": lambda r, c: r.registrations.feature_unregister(
                     c.params["sub"], c.params["ns"], c.params["feature"]
                 )
             },
         ),
         (
             _OPS + r"/operations/(?P<op>[^/]+)",
-            {"GET": lambda r, c: r.operation_status(c.params["sub"], c.params["op"], c.now)},
+            {"GET": lambda r, c: r.operations.status(c.params["sub"], c.params["op"], c.now)},
         ),
         (
             _OPS + r"/operationresults/(?P<op>[^/]+)",
-            {"GET": lambda r, c: r.operation_result(c.params["sub"], c.params["op"])},
+            {"GET": lambda r, c: r.operations.result(c.params["sub"], c.params["op"])},
         ),
         (
             _OPS + r"/kubernetesVersions",
@@ -158,35 +165,46 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
                 ),
             },
         ),
-        (r"/subscriptions", {"GET": lambda r, c: r.subscription_list()}),
-        (_SUB, {"GET": lambda r, c: r.subscription_get(c.params["sub"])}),
+        (r"/subscriptions", {"GET": lambda r, c: r.groups.subscription_list()}),
+        (_SUB, {"GET": lambda r, c: r.groups.subscription_get(c.params["sub"])}),
         (r"/tenants", {"GET": lambda r, c: identity.tenants()}),
         (
             _SUB + r"/operationresults/(?P<op>[^/]+)",
-            {"GET": lambda r, c: r.group_operation_result(c.params["sub"], c.params["op"])},
+            {"GET": lambda r, c: r.groups.operation_result(c.params["sub"], c.params["op"])},
         ),
-        (_SUB + r"/resourceGroups", {"GET": lambda r, c: r.group_list(c.params["sub"])}),
+        (_SUB + r"/resourceGroups", {"GET": lambda r, c: r.groups.listing(c.params["sub"])}),
         (
             _SUB + r"/resourceGroups/(?P<rg>[^/]+)",
             {
-                "GET": lambda r, c: r.group_get(c.params["sub"], c.params["rg"]),
-                "HEAD": lambda r, c: r.group_exists(c.params["sub"], c.params["rg"]),
-                "PUT": lambda r, c: r.group_put(c.params["sub"], c.params["rg"], c.body),
+                "GET": lambda r, c: r.groups.get(c.params["sub"], c.params["rg"]),
+                "HEAD": lambda r, c: r.groups.exists_reply(c.params["sub"], c.params["rg"]),
+                "PUT": lambda r, c: r.groups.put(c.params["sub"], c.params["rg"], c.body),
                 "DELETE": lambda r, c: r.group_delete(c.params["sub"], c.params["rg"]),
             },
         ),
-        (_SUB + r"/providers", {"GET": lambda r, c: r.provider_list(c.params["sub"])}),
+        (
+            _SUB + r"/providers",
+            {"GET": lambda r, c: r.registrations.provider_list(c.params["sub"])},
+        ),
         (
             _SUB + r"/providers/(?P<ns>[^/]+)",
-            {"GET": lambda r, c: r.provider_get(c.params["sub"], c.params["ns"])},
+            {"GET": lambda r, c: r.registrations.provider_get(c.params["sub"], c.params["ns"])},
         ),
         (
             _SUB + r"/providers/(?P<ns>[^/]+)/register",
-            {"POST": lambda r, c: r.provider_register(c.params["sub"], c.params["ns"], c.now)},
+            {
+                "POST": lambda r, c: r.registrations.provider_register(
+                    c.params["sub"], c.params["ns"], c.now
+                )
+            },
         ),
         (
             _SUB + r"/providers/(?P<ns>[^/]+)/unregister",
-            {"POST": lambda r, c: r.provider_unregister(c.params["sub"], c.params["ns"])},
+            {
+                "POST": lambda r, c: r.registrations.provider_unregister(
+                    c.params["sub"], c.params["ns"]
+                )
+            },
         ),
     ]
 ]
@@ -315,7 +333,7 @@ class ArmSimulator:
     ) -> None:
         """Make a resource group exist, as if created earlier (clusters need one)."""
         with self._lock:
-            self._resources.group_put(subscription, name, {"location": location, "tags": tags})
+            self._resources.groups.put(subscription, name, {"location": location, "tags": tags})
 
     def add_cluster(
         self, subscription: str, resource_group: str, name: str, location: str = "eastus"
@@ -332,11 +350,11 @@ class ArmSimulator:
     def set_provider_state(self, subscription: str, namespace: str, state: str) -> None:
         """E.g. 'NotRegistered' to make cluster PUTs fail with MissingSubscriptionRegistration."""
         with self._lock:
-            self._resources.set_provider_state(subscription, namespace, state)
+            self._resources.registrations.set_provider_state(subscription, namespace, state)
 
     def set_feature_state(self, subscription: str, namespace: str, name: str, state: str) -> None:
         with self._lock:
-            self._resources.set_feature_state(subscription, namespace, name, state)
+            self._resources.registrations.set_feature_state(subscription, namespace, name, state)
 
     def add_capacity_rule(self, rule: CapacityRule) -> None:
         with self._lock:

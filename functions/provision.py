@@ -115,6 +115,8 @@ class Run:
             return
         winner = yield self.context.task_any([timer, self.cancel])
         if winner == self.cancel:
+            # a timer left pending keeps the instance Running until it fires (CreateTimer docs)
+            timer.cancel()
             raise Cancelled()
 
     def wait(self, activity: str, minutes: int, carry: str | None = None, **payload: Any) -> Steps:

@@ -34,9 +34,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["sandbox", "kubeconfig"]:
-        argv = ["sandbox-kubeconfig", *argv[2:]]
     parser = argparse.ArgumentParser(prog="gpuprov", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -170,34 +167,16 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
 
-    sandbox = commands.add_parser(
-        "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
-    )
-    sandbox.add_argument(
-        "action",
-        choices=["up", "status", "down", "env"],
-        help="up: start it; status; down: stop it; env: shell exports for the Azure CLI",
-    )
-    sandbox.add_argument(
-        "--state-dir", type=Path, default=None, help="where ports, PIDs and the CA are kept"
-    )
-    sandbox.add_argument(
-        "--time-scale",
-        type=float,
-        default=60.0,
-        help="simulated seconds per real second for cloud operations (default 60)",
-    )
-
-    _add_sandbox_kubeconfig(commands)
+    _add_sandbox(commands)
 
     args = parser.parse_args(argv)
-    if args.command == "sandbox-kubeconfig":
-        return _sandbox_kubeconfig(args)
     if args.command == "schema":
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
     if args.command == "sandbox":
-        return _sandbox(args.action, args.state_dir, args.time_scale)
+        if args.action == "kubeconfig":
+            return _sandbox_kubeconfig(args)
+        return _sandbox(args.action, args.state_dir, getattr(args, "time_scale", 60.0))
     if args.command == "run":
         return _run(args)
     if args.command in ("submit", "watch", "poison"):
@@ -217,27 +196,51 @@ def _main(argv: Sequence[str] | None) -> int:
     return _validate(args.file, args.settings)
 
 
-def _add_sandbox_kubeconfig(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """`gpuprov sandbox kubeconfig`: parsed apart so `sandbox up|status|down` stay as they are."""
-    kubeconfig = commands.add_parser(
-        "sandbox-kubeconfig",
-        prog="gpuprov sandbox kubeconfig",
-        help="gpuprov sandbox kubeconfig -g RG -n CLUSTER [--file PATH]: a sandbox cluster's "
-        "kubeconfig, the sandbox's `az aks get-credentials`",
+def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`gpuprov sandbox up|status|down|env|kubeconfig`, each with its own options."""
+    sandbox = commands.add_parser(
+        "sandbox", help="start, inspect or stop the local sandbox (simulated Azure on 127.0.0.1)"
     )
-    kubeconfig.add_argument("--resource-group", "-g", required=True, metavar="RG")
-    kubeconfig.add_argument("--name", "-n", required=True, metavar="CLUSTER")
+    actions = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--state-dir", type=Path, default=None, help="where ports, PIDs and the CA are kept"
+    )
+    up = actions.add_parser("up", parents=[where], help="start it in the background")
+    up.add_argument(
+        "--time-scale",
+        type=float,
+        default=60.0,
+        help="simulated seconds per real second for cloud operations (default 60)",
+    )
+    actions.add_parser("status", parents=[where], help="its endpoints, their PIDs, live or not")
+    actions.add_parser("down", parents=[where], help="stop exactly what up started")
+    actions.add_parser(
+        "env",
+        parents=[where],
+        help="shell exports that point a stock Azure CLI at the sandbox: "
+        'eval "$(gpuprov sandbox env)"',
+    )
+    kubeconfig = actions.add_parser(
+        "kubeconfig",
+        parents=[where],
+        help="a sandbox cluster's kubeconfig, the sandbox's `az aks get-credentials`",
+        description="Asks the sandbox's ARM simulator for the cluster's user credentials, as "
+        "`az aks get-credentials` does, and writes the kubeconfig (it holds a token) to a file "
+        "only its owner can read. kubectl then talks to that cluster's own API server.",
+    )
+    kubeconfig.add_argument(
+        "--resource-group", "-g", required=True, metavar="RG", help="the cluster's resource group"
+    )
+    kubeconfig.add_argument(
+        "--name", "-n", required=True, metavar="CLUSTER", help="the managed cluster's name"
+    )
     kubeconfig.add_argument(
         "--file",
         type=Path,
         default=None,
         metavar="PATH",
         help="where to write it, owner-only (default: kubeconfig in the state directory)",
-    )
-    kubeconfig.add_argument(
-        "--state-dir", type=Path, default=None, help="the sandbox's state directory"
     )
 
 

@@ -135,9 +135,11 @@ def test_a_missing_settings_file_says_how_to_make_it(tmp_path: Path) -> None:
     assert "'Values' object" not in message
 
 
-@pytest.mark.parametrize("command", ["schema", "run", "demo", "host", "reap", "watch"])
+@pytest.mark.parametrize(
+    "command", ["schema", "run", "demo", "host", "reap", "watch", "sandbox kubeconfig"]
+)
 def test_every_command_and_option_has_help(command: str) -> None:
-    text = gpuprov(command, "--help").stdout.decode()
+    text = gpuprov(*command.split(), "--help").stdout.decode()
     head, _, options = text.partition("\noptions:\n")
     usage = head.split("\npositional arguments:\n")[0]
     assert len(usage.strip().split("\n\n")) >= 2, f"no description:\n{text}"

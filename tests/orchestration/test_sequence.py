@@ -163,6 +163,25 @@ def test_cancel_during_cluster_creation_deletes_the_cluster(world: World) -> Non
     assert world.clusters() == []
 
 
+def test_cancel_during_a_retry_wait_ends_the_run_without_waiting_for_its_timer(
+    world: World,
+) -> None:
+    """A timer left pending keeps an instance Running until it fires (the Durable Task
+    `CreateTimer` docs; azure-functions-durable-python#573): a cancel must cancel the timer."""
+    world.arm.inject_fault("PUT", r"/managedClusters/[^/]+$", 50, 409, "OperationNotAllowed")
+    instance = world.start(SEED)
+    world.host.run_until_idle(advance_clock=False)
+    custom = world.host.get_status(instance).custom_status
+    assert (custom["step"], custom["status"]) == ("create-cluster", "started")
+    world.host.raise_event(instance, "cancel")
+    world.host.run_until_idle(advance_clock=False)
+    status = world.host.get_status(instance)
+    assert status.runtime_status.value == "Completed", "the run ended at once, timer cancelled"
+    assert status.output["status"] == "failed"
+    assert "cancel" in status.output["message"]
+    assert world.clusters() == []
+
+
 def test_transient_arm_faults_are_ridden_out(world: World) -> None:
     world.arm.inject_fault("PUT", r"/agentPools/gpunp$", 5, 429, "TooManyRequests", retry_after=1)
     world.arm.inject_fault("GET", r"/operations/", 2, 500, "InternalServerError")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,16 @@ def test_host_logs_duplicates_and_submit_says_already_submitted(
     request = tmp_path / "request.json"
     request.write_text(json.dumps({**json.loads(SEED.read_text()), "requestId": "host-dup-1"}))
     where = ["--state-dir", str(sandbox_dir)]
+    with socket.socket() as taken:  # a port something else listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = str(taken.getsockname()[1])
+        busy = gpuprov("host", *where, "--port", busy_port)
+    assert busy.returncode == 1
+    assert busy.stderr.strip().splitlines() == [
+        f"gpuprov host: port {busy_port} is in use (another gpuprov host, or func?): "
+        "pass --port with a free port, or --port 0 for any"
+    ]
     err = tmp_path / "host.err"
     with err.open("w") as stderr:
         host = subprocess.Popen([GPUPROV, "host", *where, "--port", "0"],
@@ -69,12 +80,9 @@ def test_host_logs_duplicates_and_submit_says_already_submitted(
         port = re.search(r"127\.0\.0\.1:(\d+)/api/", host.stdout.readline())
         assert port is not None
 
-        busy = gpuprov("host", *where, "--port", port.group(1))
-        assert busy.returncode == 1
-        assert busy.stderr.strip().splitlines() == [
-            f"gpuprov host: port {port.group(1)} is in use (another gpuprov host, or func?): "
-            "pass --port with a free port, or --port 0 for any"
-        ]
+        second = gpuprov("host", *where, "--port", "0")
+        assert second.returncode == 1
+        assert "is in use by process" in second.stderr  # one host per sandbox state
 
         assert gpuprov("submit", str(request), "--sandbox", *where).stdout.strip() == "host-dup-1"
         wait_for_line(err, r"INFO +host-dup-1: accepted from the storage-queue")

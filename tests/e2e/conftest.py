@@ -101,7 +101,7 @@ class App:
     def steps_of(self, request_id: str) -> list[tuple[str, str]]:
         return [(e["step"], e["status"]) for e in self.events() if e["requestId"] == request_id]
 
-    def wait_for(self, what: Callable[[], Any], timeout: float = 45.0) -> Any:
+    def wait_for(self, what: Callable[[], Any], timeout: float = 150.0) -> Any:
         """Poll until `what()` is truthy (the host works in its own threads)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -34,6 +34,9 @@ from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
 from tests.e2e.conftest import QUEUE, App, start_app
 from tests.sandbox_fixtures import RESOURCE_GROUP, SANDBOX_TOKEN, SUBSCRIPTION
 
+# whole runs through a local host: generous on a busy machine, they end as soon as they can
+pytestmark = pytest.mark.timeout(300)
+
 SEED_STEPS_START = [("accepted", "accepted"), ("register-features", "started")]
 
 

@@ -105,6 +105,13 @@ def test_the_walkthrough_with_a_stock_azure_cli(az_env: dict[str, str]) -> None:
     az(env, "aks", "get-credentials", "--resource-group", GROUP, "--name", CLUSTER)
     kubeconfig = Path(env["KUBECONFIG"]).read_text()
     assert "current-context: myAKSCluster" in kubeconfig
+    nodes = subprocess.run(  # the pinned kubectl (.venv/bin) with the kubeconfig az merged
+        [str(Path(sys.executable).with_name("kubectl")), "get", "nodes"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert nodes.returncode == 0, nodes.stderr
+    assert nodes.stdout.split()[:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert " Ready " in nodes.stdout
 
     feature = ("--namespace", "Microsoft.ContainerService", "--name", "ManagedGPUExperiencePreview")
     registered = az_json(env, "feature", "register", *feature)

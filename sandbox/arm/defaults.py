@@ -46,9 +46,12 @@ def resolve_version(requested: str | None) -> tuple[str, str]:
         return requested, requested
     raise ArmError(
         400,
-        "K8sVersionNotSupported",
+        # AKS's answer to an unsupported version on create, as users have met it (e.g.
+        # dspace-group/simphera-reference-architecture-azure#29, elastic/cloud-on-k8s#6676)
+        "AgentPoolK8sVersionNotSupported",
         f"Version {requested} is not supported in this region. Please use [az aks get-versions] "
-        "command to get the supported version list in this region.",
+        "command to get the supported version list in this region. For more information, please "
+        "check https://aka.ms/supported-version-list",
     )
 
 

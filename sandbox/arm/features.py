@@ -6,9 +6,10 @@
 - A custom header needs its feature, as `az aks nodepool add --aks-custom-headers` documents:
   `UseGPUDedicatedVHD=true` needs `GPUDedicatedVHDPreview` (AKS docs gpu-cluster, before 2025).
 
-The refusal follows ARM's shape for a property behind an unregistered feature ("The property
-'...' is not valid because the '<namespace>/<feature>' feature is not enabled for this
-subscription.", MicrosoftDocs/azure-docs#68028), with AKS's 400 `BadRequest`.
+The refusal is AKS's own, as users have met it: 400 `BadRequest`, "Feature
+Microsoft.ContainerService/<feature> is not enabled. Please see https://aka.ms/aks/previews for
+how to enable features." (Azure/AKS-Construction#411 for AKS-KedaPreview,
+Azure/terraform-azurerm-avm-ptn-aks-production#26 for EnableAPIServerVnetIntegrationPreview).
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ FeatureState = Callable[[str, str, str], str]
 
 
 def _needed(headers: dict[str, str] | None, pools: Iterable[dict[str, Any]]) -> list[str]:
-    """(what, feature) pairs the request uses."""
+    """The features the request's preview capabilities need."""
     needed: list[str] = []
     for props in pools:
         nvidia = (props.get("gpuProfile") or {}).get("nvidia") or {}
         if str(nvidia.get("managementMode", "")).lower() == "managed":
-            needed.append(f"properties.gpuProfile.nvidia.managementMode|{MANAGED_GPU_FEATURE}")
+            needed.append(MANAGED_GPU_FEATURE)
     for name, value in (headers or {}).items():
         feature = HEADER_FEATURES.get(name.lower())
         if feature and str(value).lower() == "true":
-            needed.append(f"header {name}|{feature}")
+            needed.append(feature)
     return needed
 
 
@@ -48,14 +49,11 @@ def require_features(
     pools: Iterable[dict[str, Any]],
 ) -> None:
     """Refuse the PUT when it uses a preview capability whose feature is not Registered."""
-    for entry in _needed(headers, pools):
-        what, feature = entry.split("|")
+    for feature in _needed(headers, pools):
         if state(subscription, NAMESPACE, feature) != "Registered":
             raise ArmError(
                 400,
                 "BadRequest",
-                f"The property '{what}' is not valid because the '{NAMESPACE}/{feature}' "
-                "feature is not enabled for this subscription. Register it with `az feature "
-                f"register --namespace {NAMESPACE} --name {feature}`, then re-register the "
-                f"provider with `az provider register --namespace {NAMESPACE}`.",
+                f"Feature {NAMESPACE}/{feature} is not enabled. Please see "
+                "https://aka.ms/aks/previews for how to enable features.",
             )

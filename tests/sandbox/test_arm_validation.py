@@ -240,7 +240,7 @@ def test_a_minor_version_runs_its_latest_patch(aks: ContainerServiceClient) -> N
     status, body = send(aks, "PUT", CLUSTER_PATH.replace(CLUSTER, "old"), cluster_body(
         kubernetesVersion="1.20.0"))  # fmt: skip
     assert status == 400
-    assert body["error"]["code"] == "K8sVersionNotSupported"
+    assert body["error"]["code"] == "AgentPoolK8sVersionNotSupported"
 
 
 def test_kubernetes_versions_list_has_one_default(aks: ContainerServiceClient) -> None:

@@ -32,13 +32,13 @@ def measure(timeout: float = 120.0) -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         with app_stack(Path(workdir) / "app") as app:
             request = bench_request(1, "billed")
-            began = app.cloud.clock.now()
+            began = app.world.clock.now()
             app.submit([request])
             outcome = app.wait_for_final([request["requestId"]], timeout)[request["requestId"]]
-            simulated = app.cloud.clock.now() - began
+            simulated = app.world.clock.now() - began
             triggers = [i.seconds for i in app.host.invocations]
             durable = app.host.durable.invocations
-            arm_requests, kube_requests = app.cloud.arm.requests, app.cloud.kube.requests
+            arm_requests, kube_requests = app.world.arm.requests, app.world.kube.requests
         with cloud(Path(workdir) / "script") as simulators:
             script = run_script(simulators, bench_request(1, "script"))
             script_arm, script_kube = simulators.arm.requests, simulators.kube.requests

@@ -19,8 +19,8 @@ from typing import Any
 
 from azure.core.pipeline.transport import RequestsTransport
 
-from bench.stack import Cloud, product_settings
 from sandbox.clock import ManualClock
+from sandbox.world import World
 
 FEATURE_POLL_SECONDS = 30.0
 """How often the script reads the feature (ARM gives no Retry-After there; ARM's own default)."""
@@ -53,7 +53,7 @@ class ScriptRun:
         return self.simulated_seconds + self.work_seconds
 
 
-def run_script(cloud: Cloud, document: dict[str, Any]) -> ScriptRun:
+def run_script(cloud: World[ManualClock], document: dict[str, Any]) -> ScriptRun:
     """Run one request as a script would, start to finish, and time it."""
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.containerservice.models import AgentPool, ManagedCluster
@@ -67,7 +67,7 @@ def run_script(cloud: Cloud, document: dict[str, Any]) -> ScriptRun:
     from shared.specs import cluster_body, pool_body
     from shared.validation import validate_document
 
-    settings = Settings.from_env(product_settings(cloud))
+    settings = Settings.from_env(cloud.settings())
     request = validate_document(document, settings)
     clock = cloud.clock
     credential = StaticTokenCredential(settings.static_token)

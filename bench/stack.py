@@ -19,17 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.arm import ArmSimulator, ArmTimings
+from sandbox.arm import ArmTimings
 from sandbox.clock import ManualClock
-from sandbox.kube import KubeSimulator, KubeTimings
-from sandbox.tls import TestCA, make_ca
+from sandbox.kube import KubeTimings
+from sandbox.tls import make_ca
+from sandbox.world import NEVER, World, open_world
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed-walkthrough.json"
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-RESOURCE_GROUP = "myResourceGroup"
-LOCATION = "eastus"
-SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' fixed test token, not a secret
 REQUEST_QUEUE = "provisioning-requests"
 PREVIEW_FEATURE = {"namespace": "Microsoft.ContainerService", "name": "ManagedGPUExperiencePreview"}
 
@@ -55,35 +52,15 @@ def bench_request(index: int, run: str = "bench") -> dict[str, Any]:
     return document
 
 
-@dataclass
-class Cloud:
-    """The ARM and Kubernetes simulators on one ManualClock, with realistic timings."""
-
-    clock: ManualClock
-    ca: TestCA
-    kube: KubeSimulator
-    arm: ArmSimulator
-
-
 @contextmanager
-def cloud(workdir: Path) -> Iterator[Cloud]:
-    clock = ManualClock()
-    ca = make_ca(workdir / "ca")
-    with (
-        KubeSimulator(clock, ca, entra_token=SANDBOX_TOKEN, timings=REALISTIC_KUBE) as kube,
-        ArmSimulator(clock, ca, kube, timings=REALISTIC_ARM) as arm,
-    ):
-        arm.add_resource_group(SUBSCRIPTION, RESOURCE_GROUP, LOCATION)
-        yield Cloud(clock, ca, kube, arm)
-
-
-def product_settings(cloud: Cloud) -> dict[str, str]:
-    """What points the product's ARM adapter at the simulator."""
-    return {
-        "GPUPROV_ARM_ENDPOINT": cloud.arm.url,
-        "GPUPROV_CA_BUNDLE": str(cloud.ca.ca_path),
-        "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
-    }
+def cloud(workdir: Path, *, app: bool = False) -> Iterator[World[ManualClock]]:
+    """The sandbox world on one ManualClock, with realistic timings; with `app`, also the
+    Service Bus broker and Azurite (with the request queues) the app's triggers use."""
+    with open_world(
+        ManualClock(), make_ca(workdir / "ca"), arm_timings=REALISTIC_ARM,
+        kube_timings=REALISTIC_KUBE, broker=app, storage_dir=workdir / "azurite" if app else None,
+    ) as world:  # fmt: skip
+        yield world
 
 
 @contextmanager
@@ -107,9 +84,9 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 
 @dataclass
 class AppStack:
-    """The running app: its Functions host, and the simulators it calls."""
+    """The running app: its Functions host, and the sandbox world it calls."""
 
-    cloud: Cloud
+    world: World[ManualClock]
     host: Any  # LocalFunctionsHost
     storage: str
 
@@ -151,32 +128,20 @@ class AppStack:
 @contextmanager
 def app_stack(workdir: Path | None = None) -> Iterator[AppStack]:
     """Start simulators, Azurite, the Service Bus broker and the Functions host; stop them all."""
-    from sandbox.azurite import Azurite, create_queues
     from sandbox.functions_host import LocalFunctionsHost
-    from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
 
     with ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        simulated = stack.enter_context(cloud(workdir))
-        storage = stack.enter_context(Azurite(workdir / "azurite"))
-        broker = stack.enter_context(ServiceBusBroker(CONFIG_PATH))
-        create_queues(storage.connection_string, (REQUEST_QUEUE, f"{REQUEST_QUEUE}-poison"))
-        values = {
-            "AzureWebJobsStorage": storage.connection_string,
-            "ServiceBusConnection": broker.connection_string,
-            "GPUPROV_REAPER_SCHEDULE": "0 0 0 1 1 *",  # once a year: not during a run
-            **product_settings(simulated),
-        }
+        world = stack.enter_context(cloud(workdir, app=True))
+        values = world.settings(reaper_schedule=NEVER)
         stack.enter_context(environment(values))
         stack.callback(_close_event_publisher)
         import function_app
 
-        host = LocalFunctionsHost(
-            function_app.app, env=values, clock=simulated.clock, poll_seconds=0.1
-        )
+        host = LocalFunctionsHost(function_app.app, env=values, clock=world.clock, poll_seconds=0.1)
         stack.enter_context(host)
-        yield AppStack(simulated, host, storage.connection_string)
+        yield AppStack(world, host, values["AzureWebJobsStorage"])
 
 
 def _close_event_publisher() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sandbox import azurite
+from sandbox.world import REQUEST_QUEUES, SUBSCRIPTION, aks_client, app_settings
 
 DEFAULT_STATE_DIR = azurite.ROOT / ".sandbox"
 STATE_FILE = "state.json"
@@ -33,10 +34,7 @@ DURABLE_STATE_FILE = "durable-state.json"
 """`gpuprov host`'s orchestrations: kept across host restarts, dropped with the sandbox."""
 AZ_CONFIG_DIR = "azure-cli"
 AZ_CLOUD = "AzureSandbox"
-SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the simulators' test bearer token, not a secret
 _SERVE_MARKER = "sandbox.serve"
-REQUEST_QUEUES = ("provisioning-requests", "provisioning-requests-poison")
-"""The Storage queues the app's infrastructure provides (infra/ on Azure)."""
 
 
 class SandboxError(RuntimeError):
@@ -252,24 +250,21 @@ def _write_settings(state_dir: Path, state: dict) -> None:
     """What points the product at the sandbox: an env file and a local.settings.json."""
     values = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": state["storageConnection"],
-        "ServiceBusConnection": state["servicebusConnection"],
-        "GPUPROV_ARM_ENDPOINT": state["endpoints"]["arm"]["url"],
-        "GPUPROV_CA_BUNDLE": state["ca"],
-        "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
-        "GPUPROV_REAPER_SCHEDULE": "0 */15 * * * *",  # %...% in a trigger must resolve
+        **app_settings(
+            state["endpoints"]["arm"]["url"],
+            state["ca"],
+            storage=state["storageConnection"],
+            service_bus=state["servicebusConnection"],
+            reaper_schedule="0 */15 * * * *",  # %...% in a trigger must resolve
+        ),
     }
     _write_json(state_dir / SETTINGS_FILE, {"IsEncrypted": False, "Values": values})
     lines = [f"export {name}='{value}'" for name, value in values.items()]
     _write_private(state_dir / ENV_FILE, "\n".join(lines) + "\n")
 
 
-SANDBOX_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-"""The subscription examples/ and the demo use in the sandbox."""
-
-
 def kubeconfig(
-    state_dir: Path, resource_group: str, name: str, subscription: str = SANDBOX_SUBSCRIPTION
+    state_dir: Path, resource_group: str, name: str, subscription: str = SUBSCRIPTION
 ) -> bytes:
     """A sandbox cluster's kubeconfig, fetched as `az aks get-credentials` fetches it.
 
@@ -280,16 +275,8 @@ def kubeconfig(
     if not state or not status(state_dir):
         raise SandboxError("the sandbox is not running: start it with gpuprov sandbox up")
     from azure.core.exceptions import AzureError, ResourceNotFoundError
-    from azure.mgmt.containerservice import ContainerServiceClient
 
-    from shared.credentials import StaticTokenCredential
-
-    client = ContainerServiceClient(
-        StaticTokenCredential(SANDBOX_TOKEN),
-        subscription,
-        base_url=state["endpoints"]["arm"]["url"],
-        connection_verify=state["ca"],
-    )
+    client = aks_client(state["endpoints"]["arm"]["url"], state["ca"], subscription)
     try:
         result = client.managed_clusters.list_cluster_user_credentials(resource_group, name)
     except ResourceNotFoundError:

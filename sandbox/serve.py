@@ -1,27 +1,24 @@
 """The simulators in one process, as `gpuprov sandbox up` runs them in the background.
 
 ARM, Kubernetes and Service Bus share this process (and one clock) because ARM creating a pool
-must make its nodes appear in Kubernetes. It writes servers.json once everything listens and
-stops everything on SIGTERM.
+must make its nodes appear in Kubernetes: the sandbox world (sandbox/world.py) with the
+examples' resource groups and existing clusters. It writes servers.json once everything listens
+and stops everything on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
 import threading
 from pathlib import Path
 
-from sandbox.arm import ArmSimulator, ArmTimings
+from sandbox.arm import ArmTimings
 from sandbox.clock import ScaledClock
-from sandbox.kube import KubeSimulator
-from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
 from sandbox.tls import make_ca
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from sandbox.world import open_world
 
 
 def main() -> None:
@@ -37,16 +34,12 @@ def main() -> None:
     clock = ScaledClock(args.time_scale)
     # Retry-After is slept in real seconds by the SDKs: advertise the scaled-down wait.
     timings = ArmTimings(retry_after_seconds=max(1, round(15 / args.time_scale)))
-    with contextlib.ExitStack() as running:
-        kube = running.enter_context(KubeSimulator(clock, ca))
-        arm = running.enter_context(ArmSimulator(clock, ca, backend=kube, timings=timings))
-        for request in _examples():
-            subscription, group = request["subscriptionId"], request["resourceGroup"]
-            arm.add_resource_group(subscription, group, request["location"])
-            if request["target"]["kind"] == "existingCluster":
-                cluster = request["target"]["clusterName"]
-                arm.add_cluster(subscription, group, cluster, request["location"])
-        bus = running.enter_context(ServiceBusBroker(CONFIG_PATH, clock))
+    with open_world(
+        clock, ca, arm_timings=timings, resource_group=False, examples=True,
+        broker=True, broker_on_clock=True,
+    ) as world:  # fmt: skip
+        arm, kube, bus = world.arm, world.kube, world.broker
+        assert bus is not None
         servers = {
             "arm": arm.url,
             "kube": kube.url,
@@ -60,12 +53,6 @@ def main() -> None:
         ready.with_suffix(".tmp").write_text(json.dumps(servers, indent=2))
         ready.with_suffix(".tmp").replace(ready)
         stop.wait()
-
-
-def _examples() -> list[dict]:
-    """The requests in examples/: their resource groups and existing clusters exist in the
-    sandbox, as a user's would before sending such a request (platform-aks, batch-aks)."""
-    return [json.loads(path.read_text()) for path in sorted(EXAMPLES.glob("*.json"))]
 
 
 if __name__ == "__main__":

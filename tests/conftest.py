@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
+"""The installed command line, as a user runs it."""
 
 
 @pytest.fixture

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shared.validation import MAX_REQUEST_BYTES
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, GPUPROV
 
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
 SEED = next(p for p in EXAMPLES if p.stem == "seed-walkthrough")
 
 

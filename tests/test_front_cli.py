@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,35 +18,19 @@ import pytest
 from azure.storage.queue import QueueClient
 
 from gpuprov.cli import main
-from sandbox.azurite import Azurite, create_queues
-from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from sandbox.azurite import Azurite
+from sandbox.servicebus import ServiceBusBroker
 from shared.events import EventPublisher, Outcome
 from shared.settings import Settings
-from tests.conftest import ROOT
+from tests.builders import SEED_PATH
 
 QUEUE, POISON = "provisioning-requests", "provisioning-requests-poison"
 
 
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
-        create_queues(server.connection_string, (QUEUE, POISON))
-        yield server
-
-
 @pytest.fixture
-def broker() -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(CONFIG_PATH) as running:
-        yield running
-
-
-@pytest.fixture
-def settings_file(tmp_path: Path, azurite: Azurite, broker: ServiceBusBroker) -> Path:
-    for queue in (QUEUE, POISON):
-        with QueueClient.from_connection_string(azurite.connection_string, queue) as client:
-            client.clear_messages()
+def settings_file(tmp_path: Path, storage: str, broker: ServiceBusBroker) -> Path:
     values = {
-        "AzureWebJobsStorage": azurite.connection_string,
+        "AzureWebJobsStorage": storage,
         "ServiceBusConnection": broker.connection_string,
     }
     path = tmp_path / "local.settings.json"
@@ -91,8 +74,7 @@ def test_submit_refuses_what_a_storage_queue_cannot_carry(
 def test_submit_queues_the_normalised_request(
     settings_file: Path, azurite: Azurite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed = ROOT / "examples" / "seed-walkthrough.json"
-    assert main(["submit", str(seed), "--settings", str(settings_file)]) == 0
+    assert main(["submit", str(SEED_PATH), "--settings", str(settings_file)]) == 0
     assert capsys.readouterr().out.strip() == "seed-walkthrough-001"
     (message,) = queued(azurite)
     assert json.loads(message)["requestId"] == "seed-walkthrough-001"
@@ -237,8 +219,7 @@ def test_a_missing_connection_is_one_clear_line(
 ) -> None:
     empty = tmp_path / "local.settings.json"
     empty.write_text('{"Values": {}}')
-    seed = ROOT / "examples" / "seed-walkthrough.json"
-    assert main(["submit", str(seed), "--settings", str(empty)]) == 1
+    assert main(["submit", str(SEED_PATH), "--settings", str(empty)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("gpuprov submit: no storage account: set AzureWebJobsStorage")
     assert len(err.strip().splitlines()) == 1

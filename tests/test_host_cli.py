@@ -13,28 +13,15 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.builders import seed_document
+from tests.conftest import EXAMPLES, GPUPROV
 
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
 SEED = next(p for p in EXAMPLES if p.stem == "seed-walkthrough")
-
-
-@pytest.fixture(scope="module")
-def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    where = tmp_path_factory.mktemp("host-sandbox")
-    subprocess.run([GPUPROV, "sandbox", "up", "--state-dir", str(where)], check=True, timeout=120)
-    try:
-        yield where
-    finally:
-        subprocess.run([GPUPROV, "sandbox", "down", "--state-dir", str(where)], check=True,
-                       timeout=60)  # fmt: skip
 
 
 def gpuprov(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +46,7 @@ def test_host_logs_duplicates_and_submit_says_already_submitted(
     sandbox_dir: Path, tmp_path: Path
 ) -> None:
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({**json.loads(SEED.read_text()), "requestId": "host-dup-1"}))
+    request.write_text(json.dumps(seed_document(requestId="host-dup-1")))
     where = ["--state-dir", str(sandbox_dir)]
     with socket.socket() as taken:  # a port something else listens on
         taken.bind(("127.0.0.1", 0))

@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import ManagedCluster
 
-from sandbox import control
-from shared.credentials import StaticTokenCredential
 from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
-from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION
-
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
+from tests.conftest import GPUPROV
+from tests.sandbox_fixtures import RESOURCE_GROUP, sandbox_aks
 
 
 def gpuprov(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,25 +29,6 @@ def gpuprov(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)  # fmt: skip
     assert "Traceback" not in done.stderr + done.stdout
     return done
-
-
-@pytest.fixture(scope="module")
-def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    where = tmp_path_factory.mktemp("reap-sandbox")
-    subprocess.run([GPUPROV, "sandbox", "up", "--state-dir", str(where)], check=True, timeout=120)
-    try:
-        yield where
-    finally:
-        subprocess.run([GPUPROV, "sandbox", "down", "--state-dir", str(where)], check=True,
-                       timeout=60)  # fmt: skip
-
-
-def aks(sandbox_dir: Path) -> ContainerServiceClient:
-    values = json.loads((sandbox_dir / control.SETTINGS_FILE).read_text())["Values"]
-    return ContainerServiceClient(
-        StaticTokenCredential(values["GPUPROV_STATIC_TOKEN"]), SUBSCRIPTION,
-        base_url=values["GPUPROV_ARM_ENDPOINT"], connection_verify=values["GPUPROV_CA_BUNDLE"],
-    )  # fmt: skip
 
 
 @pytest.mark.timeout(300)
@@ -64,7 +39,7 @@ def test_reap_on_the_sandbox_clock_dry_run_then_for_real(sandbox_dir: Path) -> N
     body = {"location": "eastus", "tags": tags, "properties": {"dnsPrefix": "old",
             "agentPoolProfiles": [{"name": "system", "count": 1, "vmSize": "Standard_D4ds_v5",
                                    "mode": "System", "tags": tags}]}}  # fmt: skip
-    with aks(sandbox_dir) as client:
+    with sandbox_aks(sandbox_dir) as client:
         client.managed_clusters.begin_create_or_update(
             RESOURCE_GROUP, "old", ManagedCluster(body)
         ).result()
@@ -87,7 +62,7 @@ def test_reap_on_the_sandbox_clock_dry_run_then_for_real(sandbox_dir: Path) -> N
     assert "expired" in done.stdout
     report = json.loads(gpuprov("reap", "--dry-run", "--json", *where).stdout)
     assert report["deletions"] == []  # deleting already, or gone: nothing to start again
-    with aks(sandbox_dir) as client:
+    with sandbox_aks(sandbox_dir) as client:
         while "old" in [c.name for c in client.managed_clusters.list()]:
             assert time.monotonic() < deadline + 120, "the cluster was never deleted"
             time.sleep(1)

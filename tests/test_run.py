@@ -14,19 +14,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
 
-from sandbox import control
-from shared.credentials import StaticTokenCredential
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, GPUPROV
+from tests.sandbox_fixtures import sandbox_aks
 
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
 SEED = next(p for p in EXAMPLES if p.stem == "seed-walkthrough")
 
 
@@ -77,25 +72,10 @@ def test_without_a_service_bus_setting_it_names_it_before_any_step(tmp_path: Pat
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture(scope="module")
-def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    where = tmp_path_factory.mktemp("run-sandbox")
-    subprocess.run([GPUPROV, "sandbox", "up", "--state-dir", str(where)], check=True, timeout=120)
-    try:
-        yield where
-    finally:
-        subprocess.run([GPUPROV, "sandbox", "down", "--state-dir", str(where)], check=True,
-                       timeout=60)  # fmt: skip
-
-
 def clusters(sandbox_dir: Path) -> list[str]:
     """The managed clusters in the sandbox, as the real SDK lists them."""
-    values = json.loads((sandbox_dir / control.SETTINGS_FILE).read_text())["Values"]
     subscription = json.loads(SEED.read_text())["subscriptionId"]
-    with ContainerServiceClient(
-        StaticTokenCredential(values["GPUPROV_STATIC_TOKEN"]), subscription,
-        base_url=values["GPUPROV_ARM_ENDPOINT"], connection_verify=values["GPUPROV_CA_BUNDLE"],
-    ) as aks:  # fmt: skip
+    with sandbox_aks(sandbox_dir, subscription) as aks:
         return [c.name for c in aks.managed_clusters.list() if c.name]
 
 

@@ -19,36 +19,23 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 from azure.storage.queue import QueueClient
 
 from sandbox.arm import ArmSimulator
-from sandbox.azurite import Azurite, create_queues
 from sandbox.clock import ScaledClock
 from sandbox.functions_host import LocalFunctionsHost
-from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from sandbox.servicebus import ServiceBusBroker
 from sandbox.tls import TestCA
+from sandbox.world import NEVER, app_settings
 from shared.events import close_event_publisher
 from shared.settings import current_settings
+from tests.builders import seed_document
 from tests.conftest import ROOT
-from tests.sandbox_fixtures import SANDBOX_TOKEN
 
 TOPIC = "gpu-provisioning-events"
 QUEUE = "provisioning-requests"
-SEED: dict[str, Any] = json.loads((ROOT / "examples" / "seed-walkthrough.json").read_text())
 
 
 @pytest.fixture
 def clock() -> ScaledClock:  # overrides the ManualClock of tests/sandbox_fixtures.py
     return ScaledClock(600.0)
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
-
-
-@pytest.fixture
-def broker() -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(CONFIG_PATH) as running:
-        yield running
 
 
 @dataclass
@@ -63,7 +50,7 @@ class App:
 
     def request(self, **changes: Any) -> dict[str, Any]:
         """The seed walkthrough under a fresh request id, with top-level fields changed."""
-        return {**SEED, "requestId": f"e2e-{uuid.uuid4().hex[:10]}", **changes}
+        return seed_document({"requestId": f"e2e-{uuid.uuid4().hex[:10]}"}, changes)
 
     def enqueue(self, body: str, queue: str = QUEUE) -> None:
         with QueueClient.from_connection_string(self.storage, queue) as client:
@@ -140,18 +127,15 @@ def app_env(
     monkeypatch: pytest.MonkeyPatch,
     arm: ArmSimulator,
     ca: TestCA,
-    azurite: Azurite,
+    storage: str,
     broker: ServiceBusBroker,
 ) -> dict[str, str]:
-    """The settings `gpuprov sandbox up` writes, for this test's servers."""
-    values = {
-        "AzureWebJobsStorage": azurite.connection_string,
-        "ServiceBusConnection": broker.connection_string,
-        "GPUPROV_ARM_ENDPOINT": arm.url,
-        "GPUPROV_CA_BUNDLE": str(ca.ca_path),
-        "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
-        "GPUPROV_REAPER_SCHEDULE": "0 0 0 1 1 *",  # once a year: reaper tests set their own
-    }
+    """The settings `gpuprov sandbox up` writes, for this test's servers; Azurite's request
+    queues there and empty. The reaper runs once a year: reaper tests set their own schedule."""
+    values = app_settings(
+        arm.url, ca.ca_path, storage=storage, service_bus=broker.connection_string,
+        reaper_schedule=NEVER,
+    )  # fmt: skip
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     current_settings.cache_clear()
@@ -163,11 +147,6 @@ def start_app(
 ) -> Generator[App, None, None]:
     import function_app
 
-    queues = (QUEUE, f"{QUEUE}-poison")
-    create_queues(env["AzureWebJobsStorage"], queues)
-    for queue in queues:  # one Azurite serves the module: every test starts with empty queues
-        with QueueClient.from_connection_string(env["AzureWebJobsStorage"], queue) as client:
-            client.clear_messages()
     host = LocalFunctionsHost(
         function_app.app, env=env, clock=clock, host_json=host_json(tmp_path), poll_seconds=0.1
     )

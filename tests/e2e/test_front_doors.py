@@ -32,7 +32,7 @@ from sandbox.servicebus import ServiceBusBroker
 from sandbox.tls import TestCA
 from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
 from tests.e2e.conftest import QUEUE, App, start_app
-from tests.sandbox_fixtures import RESOURCE_GROUP, SANDBOX_TOKEN, SUBSCRIPTION
+from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION, aks_client
 
 # whole runs through a local host: generous on a busy machine, they end as soon as they can
 pytestmark = pytest.mark.timeout(300)
@@ -186,9 +186,7 @@ def _tags(request_id: str, expires: datetime, owner: str = "gpuprov") -> dict[st
 def leftovers(arm: ArmSimulator, ca: TestCA) -> Iterator[ContainerServiceClient]:
     """A cluster someone made, holding an expired pool of ours and an expired one of another
     deployment's, both made with the real SDK."""
-    aks = ContainerServiceClient(
-        _Token(), SUBSCRIPTION, base_url=arm.url, connection_verify=str(ca.ca_path)
-    )
+    aks = aks_client(arm.url, ca.ca_path)
     expired = datetime.now(UTC) - timedelta(hours=1)
     cluster = {
         "location": "eastus",
@@ -211,13 +209,6 @@ def leftovers(arm: ArmSimulator, ca: TestCA) -> Iterator[ContainerServiceClient]
             ).result()
         arm.clear_requests()
         yield aks
-
-
-class _Token:
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(SANDBOX_TOKEN, 2**31)
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["deletes", "dry-run"])

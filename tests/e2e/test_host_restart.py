@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -23,13 +22,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 
-from shared.credentials import StaticTokenCredential
-from tests.conftest import ROOT
+from tests.builders import seed_document
+from tests.conftest import GPUPROV, ROOT
+from tests.sandbox_fixtures import sandbox_aks
 
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
 TIME_SCALE = "60"
 T = TypeVar("T")
 
@@ -104,8 +102,8 @@ def sandbox(tmp_path: Path) -> Iterator[Path]:
 
 def test_sigkill_mid_cluster_creation_resumes_to_completed(sandbox: Path, tmp_path: Path) -> None:
     settings = json.loads((sandbox / "local.settings.json").read_text())["Values"]
-    request = json.loads((ROOT / "examples" / "seed-walkthrough.json").read_text())
-    request["requestId"] = request_id = f"restart-{uuid.uuid4().hex[:8]}"
+    request = seed_document(requestId=f"restart-{uuid.uuid4().hex[:8]}")
+    request_id = request["requestId"]
     request_file = tmp_path / "request.json"
     request_file.write_text(json.dumps(request))
     events: list[dict[str, Any]] = []
@@ -156,10 +154,7 @@ def test_sigkill_mid_cluster_creation_resumes_to_completed(sandbox: Path, tmp_pa
     assert steps.count(("create-cluster", "succeeded")) == 1, steps
     assert status["runtimeStatus"] == "Completed"
     assert status["createdTime"] == created, "the run was started again instead of resumed"
-    clusters = ContainerServiceClient(
-        StaticTokenCredential(settings["GPUPROV_STATIC_TOKEN"]),
-        request["subscriptionId"],
-        base_url=settings["GPUPROV_ARM_ENDPOINT"],
-        connection_verify=settings["GPUPROV_CA_BUNDLE"],
+    clusters = sandbox_aks(
+        sandbox, request["subscriptionId"]
     ).managed_clusters.list_by_resource_group(request["resourceGroup"])
     assert [c.name for c in clusters] == [], "the sandbox's ARM still holds a cluster"

@@ -14,7 +14,6 @@ simulator; and no secret in anything an operation returns for orchestration hist
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -26,23 +25,26 @@ from typing import Any
 import pytest
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import AgentPool, ManagedCluster
-from kubernetes import client as kube_client
+from kubernetes import client as kubernetes_client
 
 from sandbox.arm import ArmSimulator, CapacityRule
 from sandbox.clock import ManualClock
+from sandbox.cloud import ClusterAccess
 from sandbox.tls import TestCA
 from shared.arm import ArmAdapter, OperationHandle
-from shared.credentials import ClusterCredentials, StaticTokenCredential
+from shared.credentials import ClusterCredentials
 from shared.errors import StepError
 from shared.request import PreviewFeature, ProvisionRequest
 from shared.settings import Settings
 from shared.specs import REQUEST_ID_TAG, candidates
-from shared.validation import parse_request
+from tests.builders import build_request as make_request
 from tests.sandbox_fixtures import (
     RESOURCE_GROUP,
     SANDBOX_TOKEN,
     SUBSCRIPTION,
     TIMINGS,
+    aks_client,
+    kube_client,
 )
 
 CLUSTER = "myAKSCluster"
@@ -52,19 +54,6 @@ T4_LARGER = "Standard_NC8as_T4_v3"
 A100 = "Standard_NC24ads_A100_v4"
 CLUSTER_PATH = f"/managedClusters/{CLUSTER}"
 POOL_PATH = f"{CLUSTER_PATH}/agentPools/{POOL}"
-
-
-def make_request(**overrides: Any) -> ProvisionRequest:
-    document: dict[str, Any] = {
-        "apiVersion": "gpuprov/v1",
-        "requestId": "req-arm-1",
-        "subscriptionId": SUBSCRIPTION,
-        "resourceGroup": RESOURCE_GROUP,
-        "location": "eastus",
-        "target": {"kind": "newCluster", "clusterName": CLUSTER},
-        **overrides,
-    }
-    return parse_request(json.dumps(document), Settings.from_env({}))
 
 
 def now(clock: ManualClock) -> datetime:
@@ -342,12 +331,7 @@ def test_an_unreachable_arm_is_transient(sandbox_settings: Settings) -> None:
 @pytest.fixture
 def direct_aks(arm: ArmSimulator, ca: TestCA) -> Iterator[ContainerServiceClient]:
     """Someone else's client: creates resources without the provisioner's tags."""
-    with ContainerServiceClient(
-        StaticTokenCredential(SANDBOX_TOKEN),
-        SUBSCRIPTION,
-        base_url=arm.url,
-        connection_verify=str(ca.ca_path),
-    ) as aks:
+    with aks_client(arm.url, ca.ca_path) as aks:
         yield aks
 
 
@@ -410,12 +394,9 @@ def test_an_existing_cluster_target_is_never_created_or_deleted(adapter: ArmAdap
 def list_pool_nodes(credentials: ClusterCredentials, tmp_path: Path) -> list[str]:
     ca_file = tmp_path / "cluster-ca.pem"
     ca_file.write_bytes(credentials.ca_pem)
-    configuration: Any = kube_client.Configuration()
-    configuration.host = credentials.server
-    configuration.ssl_ca_cert = str(ca_file)
-    configuration.api_key = {"authorization": f"Bearer {credentials.token}"}
-    with kube_client.ApiClient(configuration) as api_client:
-        nodes = kube_client.CoreV1Api(api_client).list_node(
+    access = ClusterAccess(credentials.server, credentials.token, str(ca_file))
+    with kube_client(access) as api_client:
+        nodes = kubernetes_client.CoreV1Api(api_client).list_node(
             label_selector=f"kubernetes.azure.com/agentpool={POOL}"
         )
         return sorted(str(node.metadata.name if node.metadata else "") for node in nodes.items)

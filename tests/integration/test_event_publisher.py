@@ -29,7 +29,7 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 
 from sandbox.clock import ManualClock
-from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from sandbox.servicebus import ServiceBusBroker
 from shared.errors import CONNECTION_FAILED, StepError
 from shared.events import (
     CONTENT_TYPE,
@@ -41,6 +41,7 @@ from shared.events import (
     event_publisher,
 )
 from shared.settings import Settings
+from tests.sandbox_fixtures import running_broker
 
 TOPIC = "gpu-provisioning-events"
 OWNER = "team-a"
@@ -50,9 +51,8 @@ AMQPS_PORT = 5671
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(CONFIG_PATH, ManualClock()) as running:
-        yield running
-    assert running.errors == []
+    """One broker for the module, its message times on a clock that stands still."""
+    yield from running_broker(clock=ManualClock())
 
 
 @pytest.fixture(scope="module")

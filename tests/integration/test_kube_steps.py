@@ -27,11 +27,11 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from sandbox.clock import ManualClock
 from sandbox.cloud import ClusterAccess, PoolNodes
@@ -41,8 +41,8 @@ from shared.credentials import ClusterCredentials
 from shared.errors import StepError
 from shared.job_result import JobResult, parse_job_result
 from shared.kube import KubeAdapter, LogTail
-from shared.request import ProvisionRequest
 from shared.wire import HistoryModel
+from tests.builders import contract_request
 from tests.conftest import ROOT
 from tests.sandbox_fixtures import SANDBOX_TOKEN
 
@@ -64,23 +64,8 @@ Api = Any
 """The client's models make every field Optional; the tests read them untyped, as a script would."""
 
 
-def make_request(**overrides: Any) -> ProvisionRequest:
-    """The walkthrough's request (2 T4 nodes tainted sku=gpu) with camelCase overrides."""
-    document: dict[str, Any] = {
-        "apiVersion": "gpuprov/v1",
-        "requestId": "req-0001",
-        "subscriptionId": "00000000-0000-0000-0000-000000000000",
-        "resourceGroup": "myResourceGroup",
-        "location": "eastus",
-        "target": {"kind": "newCluster", "clusterName": "myAKSCluster"},
-        "nodePool": {"nodeCount": 2},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(document.get(key), dict):
-            document[key] = {**document[key], **value}
-        else:
-            document[key] = value
-    return ProvisionRequest.model_validate(document)
+make_request = partial(contract_request, {"nodePool": {"nodeCount": 2}})
+"""The walkthrough's request (2 T4 nodes tainted sku=gpu) with camelCase changes."""
 
 
 def credentials(access: ClusterAccess, token: str | None = None) -> ClusterCredentials:
@@ -103,33 +88,6 @@ def access(kube: KubeSimulator) -> ClusterAccess:
 def adapter(access: ClusterAccess) -> Iterator[KubeAdapter]:
     with KubeAdapter(credentials(access)) as steps:
         yield steps
-
-
-@pytest.fixture
-def raw(access: ClusterAccess) -> Iterator[client.ApiClient]:
-    """A plain client to look at the cluster as a user with kubectl would."""
-    configuration = client.Configuration()
-    configuration.host = access.server
-    configuration.ssl_ca_cert = access.ca_path
-    configuration.api_key = {"BearerToken": access.token}
-    configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    with client.ApiClient(configuration) as api:
-        yield api
-
-
-@pytest.fixture
-def core(raw: client.ApiClient) -> Api:
-    return client.CoreV1Api(raw)
-
-
-@pytest.fixture
-def apps(raw: client.ApiClient) -> Api:
-    return client.AppsV1Api(raw)
-
-
-@pytest.fixture
-def batch(raw: client.ApiClient) -> Api:
-    return client.BatchV1Api(raw)
 
 
 def advance(clock: ManualClock, kube: KubeSimulator, seconds: float) -> None:
@@ -239,7 +197,7 @@ def test_device_plugin_applied_twice_makes_the_pools_gpus_allocatable(
     assert ("sku", "Equal", "gpu", "NoSchedule") in tolerations
     spot_toleration = ("kubernetes.azure.com/scalesetpriority", "Equal", "spot", "NoSchedule")
     assert (spot_toleration in tolerations) == (spot is not None)
-    assert applied.metadata.labels["gpuprov/request-id"] == "req-0001"
+    assert applied.metadata.labels["gpuprov/request-id"] == "req-1"
     assert not before.ready
     assert [node.allocatable for node in before.nodes] == [0, 0]
     assert status.ready

@@ -19,21 +19,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import AgentPool, ManagedCluster
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 
 from sandbox.arm import ArmSimulator
 from sandbox.clock import ManualClock
-from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from sandbox.servicebus import ServiceBusBroker
 from shared.arm import ArmAdapter
-from shared.credentials import StaticTokenCredential
 from shared.errors import NOT_OWNED, StepError
 from shared.events import Outcome, close_event_publisher
 from shared.reaper import UNKNOWN, Reaper, RequestState, plan_reaping, reap
 from shared.settings import Settings
 from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
-from tests.sandbox_fixtures import RESOURCE_GROUP, SANDBOX_TOKEN, SUBSCRIPTION
+from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION, aks_client
 
 OWNER = "gpuprov"
 SETTLE_SECONDS = 600
@@ -58,12 +56,7 @@ class Cloud:
 
     def __init__(self, arm: ArmSimulator, clock: ManualClock, ca_path: str) -> None:
         self.arm, self.clock = arm, clock
-        self.aks = ContainerServiceClient(
-            StaticTokenCredential(SANDBOX_TOKEN),
-            SUBSCRIPTION,
-            base_url=arm.url,
-            connection_verify=ca_path,
-        )
+        self.aks = aks_client(arm.url, ca_path)
 
     def cluster(self, name: str, cluster_tags: dict | None, system_tags: dict | None) -> None:
         body = {
@@ -248,12 +241,12 @@ def test_a_running_request_is_left_alone_until_it_expires(
 
 
 @pytest.fixture
-def broker() -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(CONFIG_PATH) as running:
-        try:
-            yield running
-        finally:
-            close_event_publisher()
+def published(settings: Settings, broker: ServiceBusBroker) -> Iterator[Settings]:
+    """The settings with the broker to publish to; the publisher closed before the broker stops."""
+    try:
+        yield settings.model_copy(update={"service_bus_connection": broker.connection_string})
+    finally:
+        close_event_publisher()
 
 
 def test_reaped_events_reach_the_events_topic(
@@ -262,12 +255,12 @@ def test_reaped_events_reach_the_events_topic(
     cloud: Cloud,
     settings: Settings,
     broker: ServiceBusBroker,
+    published: Settings,
 ) -> None:
     owned = tags(clock, hours=1)
     cloud.cluster("ours", owned, owned)
     cloud.pool("ours", "gpunp", owned)
     clock.advance(2 * 3600)
-    published = settings.model_copy(update={"service_bus_connection": broker.connection_string})
 
     first = reap(published, unknown, now(clock))
     cloud.settle()

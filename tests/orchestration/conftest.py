@@ -5,14 +5,12 @@ the real Service Bus client into the local broker, all on one ManualClock.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes.client
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import ManagedCluster
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 
@@ -20,22 +18,16 @@ from sandbox.arm import ArmSimulator
 from sandbox.clock import ManualClock
 from sandbox.durable import LocalDurableHost
 from sandbox.kube import KubeSimulator
-from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
-from sandbox.tls import TestCA
-from shared.credentials import StaticTokenCredential
+from sandbox.servicebus import ServiceBusBroker
+from sandbox.world import World as SandboxWorld
+from sandbox.world import aks_client, app_settings
 from shared.events import close_event_publisher
 from shared.sequence import RunInput, RunOptions
 from shared.settings import current_settings
-from shared.validation import parse_request
-from tests.sandbox_fixtures import SANDBOX_TOKEN, SUBSCRIPTION
+from tests.builders import parse
+from tests.sandbox_fixtures import SUBSCRIPTION, kube_client
 
 TOPIC = "gpu-provisioning-events"
-
-
-@pytest.fixture
-def broker() -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(CONFIG_PATH) as running:
-        yield running
 
 
 @dataclass
@@ -50,7 +42,7 @@ class World:
     ca_path: str
 
     def start(self, document: dict[str, Any], options: RunOptions | None = None) -> str:
-        request = parse_request(json.dumps(document), current_settings())
+        request = parse(document, current_settings())
         run = RunInput(request=request, options=options or RunOptions())
         return self.host.start_new(
             "provision_gpu_pool",
@@ -60,13 +52,7 @@ class World:
 
     def clusters(self, resource_group: str = "myResourceGroup") -> list[str]:
         """Names of the managed clusters ARM has in the resource group (the real SDK asks)."""
-        aks = ContainerServiceClient(
-            StaticTokenCredential(SANDBOX_TOKEN),
-            SUBSCRIPTION,
-            base_url=self.arm.url,
-            connection_verify=self.ca_path,
-        )
-        with aks:
+        with aks_client(self.arm.url, self.ca_path) as aks:
             return [
                 c.name or "" for c in aks.managed_clusters.list_by_resource_group(resource_group)
             ]
@@ -74,12 +60,6 @@ class World:
     def existing_cluster(self, resource_group: str, name: str, location: str) -> None:
         """A cluster someone else made (untagged), ready before the request arrives."""
         self.arm.add_resource_group(SUBSCRIPTION, resource_group, location)
-        aks = ContainerServiceClient(
-            StaticTokenCredential(SANDBOX_TOKEN),
-            SUBSCRIPTION,
-            base_url=self.arm.url,
-            connection_verify=self.ca_path,
-        )
         body = {
             "location": location,
             "identity": {"type": "SystemAssigned"},
@@ -90,7 +70,7 @@ class World:
                 ],
             },
         }
-        with aks:
+        with aks_client(self.arm.url, self.ca_path) as aks:
             aks.managed_clusters.begin_create_or_update(
                 resource_group, name, ManagedCluster(body), polling=False
             )
@@ -100,7 +80,7 @@ class World:
     def gpu_nodes(self, cluster_id: str) -> list[str]:
         """Names of the cluster's nodes outside its system pool (real kubernetes client)."""
         access = self.kube.ensure_cluster(cluster_id)
-        with kubernetes.client.ApiClient(_configuration(access)) as api:
+        with kube_client(access) as api:
             nodes: Any = kubernetes.client.CoreV1Api(api).list_node(
                 label_selector="kubernetes.azure.com/agentpool!=system"
             )
@@ -108,7 +88,7 @@ class World:
 
     def jobs(self, cluster_id: str, namespace: str) -> list[str]:
         access = self.kube.ensure_cluster(cluster_id)
-        with kubernetes.client.ApiClient(_configuration(access)) as api:
+        with kube_client(access) as api:
             listed: Any = kubernetes.client.BatchV1Api(api).list_namespaced_job(namespace)
             return [str(j.metadata.name) for j in listed.items]
 
@@ -130,14 +110,6 @@ class World:
         return received
 
 
-def _configuration(access: Any) -> Any:
-    configuration = kubernetes.client.Configuration()
-    configuration.host = access.server
-    configuration.ssl_ca_cert = access.ca_path
-    configuration.api_key = {"authorization": f"Bearer {access.token}"}
-    return configuration
-
-
 def cluster_id(resource_group: str, name: str) -> str:
     return (
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{resource_group}"
@@ -152,22 +124,19 @@ def _text(value: object) -> str:
 @pytest.fixture
 def world(
     monkeypatch: pytest.MonkeyPatch,
-    clock: ManualClock,
-    ca: TestCA,
-    arm: ArmSimulator,
-    kube: KubeSimulator,
+    sandbox_world: SandboxWorld[ManualClock],
     broker: ServiceBusBroker,
 ) -> Iterator[World]:
-    monkeypatch.setenv("GPUPROV_ARM_ENDPOINT", arm.url)
-    monkeypatch.setenv("GPUPROV_CA_BUNDLE", str(ca.ca_path))
-    monkeypatch.setenv("GPUPROV_STATIC_TOKEN", SANDBOX_TOKEN)
-    monkeypatch.setenv("ServiceBusConnection", broker.connection_string)
+    parts = sandbox_world
+    values = app_settings(parts.arm.url, parts.ca.ca_path, service_bus=broker.connection_string)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
     current_settings.cache_clear()
     import function_app
 
-    host = LocalDurableHost(function_app.app, clock=clock)
+    host = LocalDurableHost(function_app.app, clock=parts.clock)
     try:
-        yield World(clock, arm, kube, broker, host, str(ca.ca_path))
+        yield World(parts.clock, parts.arm, parts.kube, broker, host, str(parts.ca.ca_path))
     finally:
         close_event_publisher()
         current_settings.cache_clear()

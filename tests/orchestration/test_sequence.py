@@ -14,13 +14,12 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 
 from sandbox.arm import CapacityRule
 from shared.sequence import RunOptions
+from tests.builders import seed_document
 from tests.conftest import EXAMPLES
 from tests.orchestration.conftest import World, cluster_id
 from tests.sandbox_fixtures import TIMINGS
 
-SEED: dict[str, Any] = json.loads(
-    next(p for p in EXAMPLES if p.stem == "seed-walkthrough").read_text()
-)
+SEED: dict[str, Any] = seed_document()
 
 
 def test_new_cluster_with_the_mnist_job(world: World) -> None:

@@ -41,6 +41,7 @@ from sandbox import tls
 from sandbox.arm import SPOT_LABEL_KEY, SPOT_TAINT, ArmSimulator, ArmTimings, CapacityRule
 from sandbox.clock import ManualClock
 from sandbox.cloud import ClusterAccess, PoolNodes
+from sandbox.world import aks_client
 
 SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-111122223333"
 GROUP = "rg-gpu"
@@ -158,15 +159,15 @@ def sim(clock: ManualClock, ca: tls.TestCA, backend: RecordingBackend) -> Iterat
         yield server
 
 
-def client_options(sim: ArmSimulator, ca: tls.TestCA) -> dict[str, Any]:
-    return {"base_url": sim.url, "connection_verify": str(ca.ca_path), "polling_interval": 0.01}
+def aks_for(sim: ArmSimulator, ca: tls.TestCA, **options: Any) -> ContainerServiceClient:
+    """The real AKS client on this module's simulator, with its token unless options say."""
+    return aks_client(sim.url, ca.ca_path, SUBSCRIPTION, **{"token": TOKEN, **options},
+                      polling_interval=0.01)  # fmt: skip
 
 
 @pytest.fixture
 def aks(sim: ArmSimulator, ca: tls.TestCA) -> Iterator[ContainerServiceClient]:
-    with ContainerServiceClient(
-        StaticToken(TOKEN), SUBSCRIPTION, **client_options(sim, ca)
-    ) as client:
+    with aks_for(sim, ca) as client:
         yield client
 
 
@@ -188,17 +189,14 @@ def create_cluster(
     "unauthenticated_client",
     [
         pytest.param({"authentication_policy": HeadersPolicy()}, id="no-token"),
-        pytest.param({"credential": StaticToken("stolen")}, id="wrong-token"),
+        pytest.param({"token": "stolen"}, id="wrong-token"),
     ],
 )
 def test_requests_without_a_valid_bearer_token_get_401(
     sim: ArmSimulator, ca: tls.TestCA, unauthenticated_client: dict[str, Any]
 ) -> None:
-    credential = unauthenticated_client.pop("credential", StaticToken(TOKEN))
     with (
-        ContainerServiceClient(
-            credential, SUBSCRIPTION, **client_options(sim, ca), **unauthenticated_client
-        ) as client,
+        aks_for(sim, ca, **unauthenticated_client) as client,
         pytest.raises(ClientAuthenticationError) as caught,
     ):
         client.managed_clusters.get(GROUP, CLUSTER)
@@ -364,9 +362,7 @@ def test_operation_resumes_from_a_continuation_token_in_a_new_client(
     first = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
     token = first.continuation_token()
 
-    with ContainerServiceClient(
-        StaticToken(TOKEN), SUBSCRIPTION, **client_options(sim, ca)
-    ) as other:
+    with aks_for(sim, ca) as other:
         resumed = other.agent_pools.begin_create_or_update(
             GROUP, CLUSTER, "gpu", AgentPool(), continuation_token=token
         )

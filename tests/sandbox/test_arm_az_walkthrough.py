@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import GPUPROV
+
 ROOT = Path(__file__).resolve().parents[2]
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
 AZ = ROOT / ".venv-az" / "bin" / "az"
 GROUP, CLUSTER = "myResourceGroup", "myAKSCluster"
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES
-
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
+from tests.conftest import EXAMPLES, GPUPROV
 
 
 @pytest.mark.timeout(300)

@@ -27,6 +27,7 @@ from azure.mgmt.containerservice import ContainerServiceClient
 from sandbox import tls
 from sandbox.arm import ArmSimulator, ArmTimings
 from sandbox.clock import ManualClock
+from tests.sandbox_fixtures import aks_client
 
 SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-111122223333"
 GROUP, CLUSTER = "rg-gpu", "aks-gpu"
@@ -59,9 +60,7 @@ def sim(clock: ManualClock, tmp_path: Path) -> Iterator[ArmSimulator]:
 
 @pytest.fixture
 def aks(sim: ArmSimulator) -> Iterator[ContainerServiceClient]:
-    with ContainerServiceClient(
-        StaticToken(), SUBSCRIPTION, base_url=sim.url, connection_verify=str(sim.ca.ca_path)
-    ) as client:
+    with aks_client(sim.url, sim.ca.ca_path, SUBSCRIPTION, token=TOKEN) as client:
         yield client
 
 

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from azure.storage.queue import QueueClient
 
 from sandbox.azurite import Azurite
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
 
 
 def test_queue_send_receive_and_redelivery(azurite: Azurite) -> None:

@@ -39,6 +39,7 @@ from sandbox.azurite import Azurite
 from sandbox.clock import ManualClock
 from sandbox.functions_host import FunctionsHostError, LocalFunctionsHost
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.sandbox_fixtures import running_broker
 
 WORK_QUEUE = "work-items"
 SB_QUEUE = "sb-work"
@@ -198,16 +199,8 @@ def _host_json(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    with Azurite(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def broker() -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(_broker_config()) as running:
-        yield running
-    assert running.errors == []
+    yield from running_broker(_broker_config())
 
 
 @pytest.fixture(scope="module")

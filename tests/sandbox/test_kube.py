@@ -39,6 +39,7 @@ from sandbox import tls
 from sandbox.clock import ManualClock
 from sandbox.cloud import ClusterAccess, PoolNodes
 from sandbox.kube import KubeSimulator, KubeTimings
+from tests.sandbox_fixtures import kube_client
 
 CLUSTER_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
@@ -82,38 +83,6 @@ def sim(clock: ManualClock, ca: tls.TestCA) -> Iterator[KubeSimulator]:
 @pytest.fixture
 def access(sim: KubeSimulator) -> ClusterAccess:
     return sim.ensure_cluster(CLUSTER_ID)
-
-
-def api_client(access: ClusterAccess, token: str | None = None) -> client.ApiClient:
-    configuration = client.Configuration()
-    configuration.host = access.server
-    configuration.ssl_ca_cert = access.ca_path
-    bearer = access.token if token is None else token
-    if bearer:
-        configuration.api_key = {"BearerToken": bearer}
-        configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    return client.ApiClient(configuration)
-
-
-@pytest.fixture
-def kube(access: ClusterAccess) -> Iterator[client.ApiClient]:
-    with api_client(access) as api:
-        yield api
-
-
-@pytest.fixture
-def core(kube: client.ApiClient) -> Api:
-    return client.CoreV1Api(kube)
-
-
-@pytest.fixture
-def apps(kube: client.ApiClient) -> Api:
-    return client.AppsV1Api(kube)
-
-
-@pytest.fixture
-def batch(kube: client.ApiClient) -> Api:
-    return client.BatchV1Api(kube)
 
 
 def plugin_daemonset(tolerations: list[dict[str, str]], image: str = PLUGIN_IMAGE) -> dict:
@@ -385,7 +354,7 @@ def test_deleting_a_job_handles_its_pods_by_propagation_policy(
 
 def test_wrong_or_missing_token_is_unauthorized(access: ClusterAccess) -> None:
     for token in ("wrong", ""):
-        with api_client(access, token) as api, pytest.raises(ApiException) as denied:
+        with kube_client(access, token) as api, pytest.raises(ApiException) as denied:
             client.CoreV1Api(api).list_namespace()
         assert denied.value.status == 401
         assert reason(denied.value) == "Unauthorized"

@@ -37,6 +37,7 @@ from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.clock import ManualClock
 from sandbox.cloud import PoolNodes
 from sandbox.kube import KubeSimulator
+from tests.sandbox_fixtures import kube_client
 
 BIN = Path(sys.executable).parent
 WALKTHROUGH = Path(__file__).resolve().parents[2] / "sandbox" / "kube" / "walkthrough"
@@ -440,12 +441,7 @@ def test_field_selectors_and_chunked_lists(kubectl: Kubectl, sim: KubeSimulator)
     assert 'field label not supported: "spec.bogus"' in refused.stderr
 
     access = sim.ensure_cluster(CLUSTER_ID)
-    configuration = client.Configuration()
-    configuration.host = access.server
-    configuration.ssl_ca_cert = access.ca_path
-    configuration.api_key = {"BearerToken": access.token}
-    configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    with client.ApiClient(configuration) as api:
+    with kube_client(access) as api:
         core: Any = client.CoreV1Api(api)  # the models make every field Optional
         first = core.list_namespace(limit=2)
         rest = core.list_namespace(limit=2, _continue=first.metadata._continue)

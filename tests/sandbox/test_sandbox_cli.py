@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-GPUPROV = str(Path(sys.executable).with_name("gpuprov"))
+from tests.conftest import GPUPROV
 
 
 def gpuprov(*args: str) -> subprocess.CompletedProcess[str]:

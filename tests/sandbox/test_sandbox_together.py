@@ -9,21 +9,19 @@ deleting the pool through ARM removes its nodes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from azure.core.credentials import AccessToken
-from azure.mgmt.containerservice import ContainerServiceClient
 from kubernetes import config
 
 from sandbox.arm import ArmSimulator, ArmTimings
 from sandbox.clock import ManualClock
 from sandbox.kube import KubeSimulator
 from sandbox.tls import TestCA, make_ca
+from sandbox.world import aks_client, open_world
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 GROUP = "myResourceGroup"
@@ -48,19 +46,10 @@ PLUGIN: dict[str, Any] = {
 }  # fmt: skip
 
 
-class StaticToken:
-    """A TokenCredential handing out the sandbox's bearer token."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("sandbox-token", int(time.time()) + 3600)
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ManualClock, TestCA, ArmSimulator, KubeSimulator]]:
-    clock, ca = ManualClock(), make_ca(tmp_path)
-    with KubeSimulator(clock, ca) as kube, ArmSimulator(clock, ca, kube, timings=TIMINGS) as arm:
-        arm.add_resource_group(SUBSCRIPTION, GROUP)
-        yield clock, ca, arm, kube
+    with open_world(ManualClock(), make_ca(tmp_path), arm_timings=TIMINGS) as sandbox:
+        yield sandbox.clock, sandbox.ca, sandbox.arm, sandbox.kube
 
 
 def gpu_counts(api: Any) -> dict[str, str]:
@@ -72,10 +61,7 @@ def test_walkthrough_path(world: tuple[ManualClock, TestCA, ArmSimulator, KubeSi
     from kubernetes import client
 
     clock, ca, arm, kube = world
-    aks: Any = ContainerServiceClient(
-        StaticToken(), SUBSCRIPTION, base_url=arm.url, connection_verify=str(ca.ca_path),
-        polling_interval=0.01,
-    )  # fmt: skip
+    aks: Any = aks_client(arm.url, ca.ca_path, polling_interval=0.01)
     with aks:
         cluster = aks.managed_clusters.begin_create_or_update(GROUP, CLUSTER, {
             "location": "eastus", "identity": {"type": "SystemAssigned"},

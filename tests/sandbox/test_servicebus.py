@@ -38,6 +38,7 @@ from azure.servicebus.exceptions import (
 
 from sandbox.clock import ManualClock, utc
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.sandbox_fixtures import running_broker
 
 TOPIC = "gpu-provisioning-events"
 REQUESTS = "provisioning-requests"
@@ -112,9 +113,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="module")
 def broker(clock: ManualClock) -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(_config(), clock) as running:
-        yield running
-    assert running.errors == []
+    yield from running_broker(_config(), clock)
 
 
 @pytest.fixture(scope="module")

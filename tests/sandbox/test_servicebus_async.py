@@ -31,6 +31,7 @@ from azure.servicebus.exceptions import ServiceBusError
 
 from sandbox.clock import ManualClock, utc
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.sandbox_fixtures import running_broker
 
 MAX_DELIVERIES = 3
 LOCK_SECONDS = 30
@@ -62,9 +63,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture(scope="module")
 def broker(clock: ManualClock) -> Iterator[ServiceBusBroker]:
-    with ServiceBusBroker(_config(), clock) as running:
-        yield running
-    assert running.errors == []
+    yield from running_broker(_config(), clock)
 
 
 def _run(broker: ServiceBusBroker, scenario: Callable[[ServiceBusClient], Awaitable[None]]) -> None:

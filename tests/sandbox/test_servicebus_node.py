@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.sandbox_fixtures import running_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("servicebus_node_conformance.js")
@@ -64,8 +65,7 @@ def _config() -> dict[str, Any]:
 def broker() -> Iterator[ServiceBusBroker]:
     if shutil.which("node") is None or not SDK.exists():
         pytest.fail("node and node_modules/@azure/service-bus are needed: run make setup")
-    with ServiceBusBroker(_config()) as running:
-        yield running
+    yield from running_broker(_config())
 
 
 def test_the_script_runs_every_check() -> None:

@@ -16,19 +16,12 @@ import pytest
 from shared.problems import InvalidRequest, Problem
 from shared.settings import Settings
 from shared.validation import MAX_REQUEST_BYTES, parse_request
-
-VALID: dict[str, Any] = {
-    "apiVersion": "gpuprov/v1",
-    "subscriptionId": "00000000-0000-0000-0000-000000000000",
-    "resourceGroup": "myResourceGroup",
-    "location": "eastus",
-    "target": {"kind": "newCluster", "clusterName": "myAKSCluster"},
-}
+from tests.builders import MINIMAL
 
 
 def with_(**changes: Any) -> bytes:
-    """VALID with top-level fields replaced (None removes one), as JSON bytes."""
-    document = {**VALID, **changes}
+    """MINIMAL with top-level fields replaced (None removes one), as JSON bytes."""
+    document = {**MINIMAL, **changes}
     return json.dumps({k: v for k, v in document.items() if v is not None}).encode()
 
 

@@ -25,7 +25,8 @@ from shared.intake import (
 )
 from shared.request import ProvisionRequest
 from shared.settings import Settings
-from tests.unit.test_bad_input import VALID, with_
+from tests.builders import MINIMAL
+from tests.unit.test_bad_input import with_
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ def test_rejection_is_published_under_the_best_id(
 
 
 def test_rejected_outcome_lists_every_problem(settings: Settings) -> None:
-    document = {**VALID, "location": 42, "resourceGroup": "", "extra": 1, "more": 2}
+    document = {**MINIMAL, "location": 42, "resourceGroup": "", "extra": 1, "more": 2}
     rejection = read_request(json.dumps(document), settings, "msg-9")
     assert isinstance(rejection, Rejection)
     outcome = rejected_outcome(rejection, "service-bus", NOW)
@@ -85,9 +86,9 @@ def test_each_rejected_message_has_its_own_event_id_and_a_redelivery_repeats_it(
         assert isinstance(rejection, Rejection)
         return event_id(rejected_outcome(rejection, "service-bus", NOW))
 
-    first = rejected_id({**VALID, "requestId": "job-1", "location": 42}, "msg-1")
-    other = rejected_id({**VALID, "requestId": "job-1", "oops": 1}, "msg-2")
-    again = rejected_id({**VALID, "requestId": "job-1", "location": 42}, "msg-1")
+    first = rejected_id({**MINIMAL, "requestId": "job-1", "location": 42}, "msg-1")
+    other = rejected_id({**MINIMAL, "requestId": "job-1", "oops": 1}, "msg-2")
+    again = rejected_id({**MINIMAL, "requestId": "job-1", "location": 42}, "msg-1")
     assert first != other
     assert first == again
     assert first.startswith("job-1:rejected:rejected:")

@@ -15,22 +15,11 @@ from typing import Any
 
 import pytest
 
-from shared.request import ProvisionRequest, json_schema
+from shared.request import json_schema
 from shared.settings import Settings
 from shared.validation import parse_request
+from tests.builders import MINIMAL, parse
 from tests.conftest import EXAMPLES, ROOT
-
-MINIMAL: dict[str, Any] = {
-    "apiVersion": "gpuprov/v1",
-    "subscriptionId": "00000000-0000-0000-0000-000000000000",
-    "resourceGroup": "myResourceGroup",
-    "location": "eastus",
-    "target": {"kind": "newCluster", "clusterName": "myAKSCluster"},
-}
-
-
-def parse(document: dict[str, Any], settings: Settings) -> ProvisionRequest:
-    return parse_request(json.dumps(document), settings)
 
 
 def test_defaults_follow_the_seed_on_todays_aks(settings: Settings) -> None:

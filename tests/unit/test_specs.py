@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from shared.request import ProvisionRequest
-from shared.settings import Settings
 from shared.specs import (
     EXPIRES_AT_TAG,
     OWNER_TAG,
@@ -29,23 +27,10 @@ from shared.specs import (
     ownership_tags,
     pool_body,
 )
-from shared.validation import parse_request
+from tests.builders import build_request as request
 
 NOW = datetime(2026, 11, 23, 21, 30, 15, 123456, tzinfo=UTC)
 OWNER = "team-gpuprov"
-
-
-def request(**overrides: Any) -> ProvisionRequest:
-    document: dict[str, Any] = {
-        "apiVersion": "gpuprov/v1",
-        "requestId": "req-1",
-        "subscriptionId": "00000000-0000-0000-0000-000000000000",
-        "resourceGroup": "myResourceGroup",
-        "location": "eastus",
-        "target": {"kind": "newCluster", "clusterName": "myAKSCluster"},
-        **overrides,
-    }
-    return parse_request(json.dumps(document), Settings.from_env({}))
 
 
 def properties(body: dict[str, Any]) -> dict[str, Any]:

@@ -15,11 +15,12 @@ import os
 import signal
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, GPUPROV
+from tests.conftest import EXAMPLES, GPUPROV, eventually
 from tests.sandbox_fixtures import sandbox_aks
 
 SEED = next(p for p in EXAMPLES if p.stem == "seed-walkthrough")
@@ -86,11 +87,7 @@ def start_run(sandbox_dir: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def wait_until(what: object, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {timeout} s"
-        time.sleep(0.2)
+wait_until = partial(eventually, timeout=120.0, waiting_for="the sandbox to change", interval=0.2)
 
 
 @pytest.mark.timeout(300)

@@ -7,7 +7,6 @@ the broker keeps real time (its message locks are real-time promises to the host
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from sandbox.world import NEVER, app_settings
 from shared.events import close_event_publisher
 from shared.settings import current_settings
 from tests.builders import seed_document
-from tests.conftest import ROOT
+from tests.conftest import ROOT, eventually
 
 TOPIC = "gpu-provisioning-events"
 QUEUE = "provisioning-requests"
@@ -90,13 +89,7 @@ class App:
 
     def wait_for(self, what: Callable[[], Any], timeout: float = 150.0) -> Any:
         """Poll until `what()` is truthy (the host works in its own threads)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = what()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"not within {timeout} s: {getattr(what, '__name__', what)}")
+        return eventually(what, timeout, str(getattr(what, "__name__", what)), interval=0.2)
 
     def final_event(self, request_id: str) -> dict[str, Any]:
         def final() -> dict[str, Any] | None:

@@ -14,10 +14,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 
 from tests.builders import seed_document
-from tests.conftest import GPUPROV, ROOT
+from tests.conftest import GPUPROV, ROOT, eventually
 from tests.sandbox_fixtures import sandbox_aks
 
 TIME_SCALE = "60"
@@ -79,14 +79,7 @@ class Host:
                 self.kill()
 
 
-def _until(what: Callable[[], T | None], timeout: float, waiting_for: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {waiting_for}")
+_until = partial(eventually, interval=0.3)
 
 
 @pytest.fixture

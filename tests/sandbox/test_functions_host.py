@@ -24,7 +24,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +40,7 @@ from sandbox.azurite import Azurite
 from sandbox.clock import ManualClock
 from sandbox.functions_host import FunctionsHostError, LocalFunctionsHost
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.conftest import eventually
 from tests.sandbox_fixtures import running_broker
 
 WORK_QUEUE = "work-items"
@@ -232,14 +234,7 @@ def host(
         yield running
 
 
-def _eventually(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "the host did not act in time"
-        time.sleep(0.05)
+_eventually = partial(eventually, timeout=10.0, waiting_for="the host to act")
 
 
 def _call(

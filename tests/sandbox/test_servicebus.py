@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -38,6 +38,7 @@ from azure.servicebus.exceptions import (
 
 from sandbox.clock import ManualClock, utc
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.conftest import eventually
 from tests.sandbox_fixtures import running_broker
 
 TOPIC = "gpu-provisioning-events"
@@ -144,12 +145,10 @@ def _event(request_id: str, step: str, status: str) -> ServiceBusMessage:
     )
 
 
-def _eventually(condition: Callable[[], bool], timeout: float = 5) -> None:
-    """Wait for the broker thread's next clock tick to have acted."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the broker did not act on the clock"
-        time.sleep(0.02)
+_eventually = partial(
+    eventually, timeout=5, waiting_for="the broker to act on its clock", interval=0.02
+)
+"""Wait for the broker thread's next clock tick to have acted."""
 
 
 def _body(message: ServiceBusReceivedMessage) -> bytes:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from azure.servicebus.exceptions import ServiceBusError
 
 from sandbox.clock import ManualClock, utc
 from sandbox.servicebus import CONFIG_PATH, ServiceBusBroker
+from tests.conftest import eventually
 from tests.sandbox_fixtures import running_broker
 
 MAX_DELIVERIES = 3
@@ -74,11 +75,9 @@ def _run(broker: ServiceBusBroker, scenario: Callable[[ServiceBusClient], Awaita
     asyncio.run(main())
 
 
-def _eventually(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the broker did not act on the clock"
-        time.sleep(0.02)
+_eventually = partial(
+    eventually, timeout=10, waiting_for="the broker to act on its clock", interval=0.02
+)
 
 
 async def _send(client: ServiceBusClient, queue: str, *messages: ServiceBusMessage) -> None:

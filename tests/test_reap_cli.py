@@ -24,7 +24,7 @@ from azure.mgmt.containerservice.models import ManagedCluster
 
 from sandbox import control
 from shared.credentials import StaticTokenCredential
-from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
+from shared.ownership import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
 from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION
 
 GPUPROV = str(Path(sys.executable).with_name("gpuprov"))

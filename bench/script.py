@@ -61,10 +61,11 @@ def run_script(cloud: World[ManualClock], document: dict[str, Any]) -> ScriptRun
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     from shared.arm import ArmAdapter
+    from shared.arm.cluster import cluster_body
+    from shared.arm.pool import pool_body
     from shared.credentials import StaticTokenCredential
     from shared.kube import KubeAdapter
     from shared.settings import Settings
-    from shared.specs import cluster_body, pool_body
     from shared.validation import validate_document
 
     settings = Settings.from_env(cloud.settings())

@@ -1,45 +1,17 @@
-"""The activities as the Functions host indexes them: one per step operation, plus publishing.
+"""Every activity, as the Functions host indexes them.
 
-Each is registered under the name of its implementation in functions/steps.py, which is
-imported on the first activity call rather than at app start: a cold start does not pay for
-the request models and the SDKs.
+Importing the modules that define activities registers them (`@activity`, functions/registry.py):
+the engine's `publish_event`, the ARM operation check, and each module of functions/steps/,
+found on disk, so a new step module needs no line here.
 """
 
-from typing import Any
+import importlib
+import pkgutil
 
-import azure.durable_functions as df
-import azure.functions  # noqa: F401 - with it, mypy resolves the azure namespace package
+from functions import engine, operation, steps
+from functions.registry import ACTIVITIES, bp
 
-bp = df.Blueprint()
+for _module in pkgutil.iter_modules(steps.__path__):
+    importlib.import_module(f"{steps.__name__}.{_module.name}")
 
-ACTIVITIES = (
-    "register_features",
-    "start_create_cluster",
-    "start_create_node_pool",
-    "start_delete_node_pool",
-    "start_delete_cluster",
-    "check_operation",
-    "install_device_plugin",
-    "check_device_plugin",
-    "check_gpus",
-    "start_job",
-    "check_job",
-    "collect_job_log",
-    "delete_job",
-    "publish_event",
-)
-
-
-def _register(name: str) -> None:
-    def activity(payload: Any) -> Any:
-        from functions import steps
-
-        return getattr(steps, name)(payload)
-
-    activity.__name__ = activity.__qualname__ = name
-    activity.__doc__ = f"The {name} activity (functions/steps.py)."
-    bp.activity_trigger(input_name="payload")(activity)
-
-
-for _name in ACTIVITIES:
-    _register(_name)
+__all__ = ["ACTIVITIES", "bp", "engine", "operation"]

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.orchestrator import CANCEL_EVENT, ORCHESTRATOR
+from functions.registry import CANCEL_EVENT, ORCHESTRATOR
+from shared.runtime_status import ACTIVE
 
 if TYPE_CHECKING:  # the models load on the first message, not at app start
     from shared.events import Outcome
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 REQUESTS_QUEUE = "provisioning-requests"
 """The Storage queue and the Service Bus queue requests arrive on (same name on both)."""
 _JSON = "application/json"
-_ACTIVE = frozenset({"Pending", "Running", "ContinuedAsNew", "Suspended"})
 
 
 class RejectedMessage(Exception):
@@ -169,7 +169,7 @@ async def request_status(
         return _unknown(request_id)
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
     state = status.runtime_status.value
-    result = None if state in _ACTIVE else status.output
+    result = None if state in ACTIVE else status.output
     outcome, message = _outcome(state, result)
     return _json(
         {
@@ -191,7 +191,7 @@ async def request_status(
 def _outcome(state: str, result: Any) -> tuple[str, str]:
     """The request's outcome in one word and one line. A failed request's orchestration still
     ends `Completed` (it ran its cleanup and said why), so runtimeStatus alone misleads."""
-    if state in _ACTIVE:
+    if state in ACTIVE:
         return "running", f"the run is under way (runtimeStatus {state})"
     status = result.get("status") if isinstance(result, dict) else None
     if status == "completed":
@@ -216,7 +216,7 @@ async def cancel_request(
     if status.runtime_status is None:
         return _unknown(request_id)
     state = status.runtime_status.value
-    if state not in _ACTIVE:
+    if state not in ACTIVE:
         message = f"request {request_id} is already over ({state}); nothing to cancel"
         return _json({"requestId": request_id, "runtimeStatus": state, "message": message}, 409)
     await client.raise_event(request_id, CANCEL_EVENT, None)

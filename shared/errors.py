@@ -8,8 +8,9 @@ can do. The error crosses into orchestration history only as its wire form (`to_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Literal
 
 from azure.core.exceptions import (
@@ -18,6 +19,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.policies import RetryPolicy
+from azure.core.utils import case_insensitive_dict
 
 from shared.catalog import lookup
 from shared.wire import HistoryModel
@@ -34,7 +37,6 @@ CAPACITY_CODES = frozenset(
     }
 )
 QUOTA_CODES = frozenset({"QuotaExceeded"})
-NOT_OWNED = "NotOwned"
 CONNECTION_FAILED = "ConnectionFailed"
 
 
@@ -84,17 +86,6 @@ class StepError(Exception):
         return cls(wire.kind, wire.code, wire.message, wire.hint, wire.retry_after)
 
 
-def not_owned(resource: str, request_id: str) -> StepError:
-    """Something with our name exists but this request did not create it: never touch it."""
-    return StepError(
-        "permanent",
-        NOT_OWNED,
-        f"{resource} exists and is not tagged gpuprov-request-id={request_id}.",
-        "It was not created by this request, so the provisioner leaves it alone: choose another "
-        "name in the request, or delete it yourself if it is no longer needed.",
-    )
-
-
 def classify_code(
     code: str,
     message: str,
@@ -129,7 +120,7 @@ def classify(
             code,
             message,
             status=exc.status_code,
-            retry_after=_retry_after(exc),
+            retry_after=retry_after(getattr(exc.response, "headers", None)),
             vm_size=vm_size,
             location=location,
         )
@@ -143,23 +134,27 @@ def classify(
     return StepError("permanent", type(exc).__name__, exc.message or str(exc), "")
 
 
-def _retry_after(exc: HttpResponseError) -> int | None:
-    """Retry-After in whole seconds (ARM sends seconds; an HTTP date is accepted too)."""
-    headers: Mapping[str, str] = getattr(exc.response, "headers", None) or {}
-    value = headers.get("Retry-After")
+@contextmanager
+def classified(*, vm_size: str | None = None, location: str | None = None) -> Iterator[None]:
+    """Azure SDK errors leave an ARM call only as classified StepErrors."""
+    try:
+        yield
+    except AzureError as exc:
+        raise classify(exc, vm_size=vm_size, location=location) from exc
+
+
+def retry_after(headers: Mapping[str, str] | None) -> int | None:
+    """Retry-After in whole seconds (delay or HTTP date), as azure-core's retry policy reads it."""
+    value = case_insensitive_dict(headers or {}).get("retry-after")
     if not value:
         return None
-    if value.strip().isdigit():
-        return int(value.strip())
     try:
-        when = parsedate_to_datetime(value)
+        return math.ceil(_RETRY_POLICY.parse_retry_after(str(value).strip()))
     except (TypeError, ValueError):
         return None
-    date_header = headers.get("Date")
-    sent = parsedate_to_datetime(date_header) if date_header else None
-    if sent is None:
-        return None
-    return max(0, int((when - sent).total_seconds()))
+
+
+_RETRY_POLICY = RetryPolicy()
 
 
 def _hint(code: str, kind: ErrorKind, *, vm_size: str | None, location: str | None) -> str:

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from shared.ownership import DEFAULT_OWNER
+
 
 def _split_list(value: object) -> object:
     """Comma-separated on the environment; blanks dropped so an empty setting means no list."""
@@ -52,7 +54,7 @@ class Settings(BaseModel):
     max_ttl_hours: int = Field(default=168, ge=1, alias="GPUPROV_MAX_TTL_HOURS")
     """Longest time-to-live a request may give what it leaves running."""
 
-    owner: str = Field(default="gpuprov", min_length=1, max_length=63, alias="GPUPROV_OWNER")
+    owner: str = Field(default=DEFAULT_OWNER, min_length=1, max_length=63, alias="GPUPROV_OWNER")
     """Value of the `gpuprov-owner` tag on what this deployment creates; it only touches its own."""
     arm_endpoint: str = Field(default="https://management.azure.com", alias="GPUPROV_ARM_ENDPOINT")
     """Azure Resource Manager endpoint (the sandbox's ARM simulator locally)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from azure.mgmt.containerservice.models import ManagedCluster
 
-from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
+from shared.ownership import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
 from tests.conftest import GPUPROV
 from tests.sandbox_fixtures import RESOURCE_GROUP, sandbox_aks
 

@@ -30,7 +30,7 @@ from sandbox.arm import ArmSimulator
 from sandbox.clock import ScaledClock
 from sandbox.servicebus import ServiceBusBroker
 from sandbox.tls import TestCA
-from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
+from shared.ownership import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
 from tests.e2e.conftest import QUEUE, App, start_app
 from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION, aks_client
 

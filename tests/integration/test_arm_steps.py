@@ -32,11 +32,12 @@ from sandbox.clock import ManualClock
 from sandbox.cloud import ClusterAccess
 from sandbox.tls import TestCA
 from shared.arm import ArmAdapter, OperationHandle
+from shared.arm.pool import candidates
 from shared.credentials import ClusterCredentials
 from shared.errors import StepError
+from shared.ownership import REQUEST_ID_TAG
 from shared.request import PreviewFeature, ProvisionRequest
 from shared.settings import Settings
-from shared.specs import REQUEST_ID_TAG, candidates
 from tests.builders import build_request as make_request
 from tests.sandbox_fixtures import (
     RESOURCE_GROUP,
@@ -202,17 +203,17 @@ def test_deletes_start_once_and_gone_counts_as_done(
         TIMINGS.pool_create_seconds,
     )
 
-    pool_delete = adapter.start_delete_pool(request, POOL)
+    pool_delete = adapter.start_delete_pool(request)
     assert pool_delete.poll == "asyncOperation"
-    assert adapter.start_delete_pool(request, POOL).poll == "resource"
+    assert adapter.start_delete_pool(request).poll == "resource"
     wait_out(adapter, pool_delete, clock, TIMINGS.pool_delete_seconds)
-    assert adapter.start_delete_pool(request, POOL).done
+    assert adapter.start_delete_pool(request).done
 
     cluster_delete = adapter.start_delete_cluster(request)
     assert adapter.start_delete_cluster(request).poll == "resource"
     wait_out(adapter, cluster_delete, clock, TIMINGS.cluster_delete_seconds)
     assert adapter.start_delete_cluster(request).done
-    assert adapter.start_delete_pool(request, POOL).done, "no cluster: its pool is gone too"
+    assert adapter.start_delete_pool(request).done, "no cluster: its pool is gone too"
 
     assert calls(arm, "DELETE", POOL_PATH) == 1
     assert calls(arm, "DELETE", CLUSTER_PATH) == 1
@@ -278,7 +279,7 @@ def test_allocation_failure_moves_to_the_next_size(
     with pytest.raises(StepError) as caught:
         adapter.start_create_pool(request, second.vm_size, second.zones, now(clock))
     assert caught.value.code == "PoolHasOtherSize", "AKS cannot resize the failed pool in place"
-    wait_out(adapter, adapter.start_delete_pool(request, POOL), clock, TIMINGS.pool_delete_seconds)
+    wait_out(adapter, adapter.start_delete_pool(request), clock, TIMINGS.pool_delete_seconds)
 
     handle = adapter.start_create_pool(request, second.vm_size, second.zones, now(clock))
     wait_out(adapter, handle, clock, TIMINGS.pool_create_seconds)
@@ -348,7 +349,7 @@ def test_a_pool_not_owned_by_the_request_is_neither_modified_nor_deleted(
 
     starts: list[Callable[[], OperationHandle]] = [
         lambda: adapter.start_create_pool(request, T4, [], now(clock)),
-        lambda: adapter.start_delete_pool(request, POOL),
+        lambda: adapter.start_delete_pool(request),
     ]
     for start in starts:
         with pytest.raises(StepError) as caught:
@@ -460,7 +461,7 @@ def test_nothing_returned_for_history_holds_a_secret(
         adapter.start_create_pool(request, A100, [], now(clock))
     returned.append(caught.value.to_wire())
     deletes: list[Callable[[], OperationHandle]] = [
-        lambda: adapter.start_delete_pool(request, POOL),
+        lambda: adapter.start_delete_pool(request),
         lambda: adapter.start_delete_cluster(request),
     ]
     for delete in deletes:

@@ -198,6 +198,7 @@ def test_device_plugin_applied_twice_makes_the_pools_gpus_allocatable(
     spot_toleration = ("kubernetes.azure.com/scalesetpriority", "Equal", "spot", "NoSchedule")
     assert (spot_toleration in tolerations) == (spot is not None)
     assert applied.metadata.labels["gpuprov/request-id"] == "req-1"
+    assert applied.metadata.labels["gpuprov/owner"] == "gpuprov", "the deployment's owner label"
     assert not before.ready
     assert [node.allocatable for node in before.nodes] == [0, 0]
     assert status.ready
@@ -428,6 +429,25 @@ def test_a_foreign_job_with_the_same_name_is_never_touched(
         assert (refused.value.kind, refused.value.code) == ("permanent", "NotOwned")
     after = batch.read_namespaced_job("samples-tf-mnist-demo", "default")
     assert identity(after) == identity(theirs)
+
+
+def test_a_job_of_another_deployment_for_the_same_request_id_is_never_touched(
+    adapter: KubeAdapter, batch: Api
+) -> None:
+    """One ownership rule for ARM and Kubernetes: the owner and the request id must both match
+    (shared/ownership.py), so a second deployment reusing a request id cannot take a job over."""
+    job = foreign_job("samples-tf-mnist-demo")
+    job["metadata"]["labels"] = {"gpuprov/request-id": "req-0001", "gpuprov/owner": "other-team"}
+    batch.create_namespaced_job("default", job)
+    request = make_request()
+
+    with pytest.raises(StepError) as refused:
+        adapter.delete_job(request)
+    assert (refused.value.kind, refused.value.code) == ("permanent", "NotOwned")
+    assert batch.read_namespaced_job("samples-tf-mnist-demo", "default").metadata.labels == {
+        "gpuprov/request-id": "req-0001",
+        "gpuprov/owner": "other-team",
+    }
 
 
 def test_delete_job_twice_removes_it_and_its_pods(

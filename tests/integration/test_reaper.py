@@ -26,11 +26,11 @@ from sandbox.arm import ArmSimulator
 from sandbox.clock import ManualClock
 from sandbox.servicebus import ServiceBusBroker
 from shared.arm import ArmAdapter
-from shared.errors import NOT_OWNED, StepError
-from shared.events import Outcome, close_event_publisher
+from shared.errors import StepError
+from shared.events import Outcome, close_event_publisher, event_id
+from shared.ownership import EXPIRES_AT_TAG, NOT_OWNED, OWNER_TAG, REQUEST_ID_TAG
 from shared.reaper import UNKNOWN, Reaper, RequestState, plan_reaping, reap
 from shared.settings import Settings
-from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG
 from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION, aks_client
 
 OWNER = "gpuprov"
@@ -191,7 +191,10 @@ def test_pools_go_before_their_cluster_one_operation_at_a_time(
     assert all("in progress (Deleting)" in s.reason for s in busy.skipped)
     assert [d.kind for d in last.deletions] == ["cluster"]
     assert deletes(arm) == ["ours/agentPools/gpunp", "ours"]
-    assert len({(e.request_id, e.attempt) for e in events.sent}) == 2
+    assert [event_id(e) for e in events.sent] == [
+        "req-1:reaped:reaped:pool",
+        "req-1:reaped:reaped:cluster",
+    ]
     cloud.settle()
     assert cloud.clusters() == []
 

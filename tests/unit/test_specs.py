@@ -15,17 +15,15 @@ from typing import Any
 
 import pytest
 
-from shared.specs import (
+from shared.arm.cluster import cluster_body, dns_prefix
+from shared.arm.compare import matches
+from shared.arm.pool import candidates, pool_body
+from shared.ownership import (
     EXPIRES_AT_TAG,
     OWNER_TAG,
     REQUEST_ID_LABEL,
     REQUEST_ID_TAG,
-    candidates,
-    cluster_body,
-    dns_prefix,
-    matches,
-    ownership_tags,
-    pool_body,
+    Ownership,
 )
 from tests.builders import build_request as request
 
@@ -39,7 +37,7 @@ def properties(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_ownership_tags_name_request_owner_and_expiry_after_ttl() -> None:
-    tags = ownership_tags(request(cleanup={"ttlHours": 4}), OWNER, NOW)
+    tags = Ownership(OWNER, "req-1").tags(NOW, 4)
     assert tags == {
         REQUEST_ID_TAG: "req-1",
         OWNER_TAG: OWNER,
@@ -57,7 +55,7 @@ def test_default_pool_is_a_tainted_user_pool_with_the_driver_installed() -> None
         "nodeTaints": ["sku=gpu:NoSchedule"],
         "nodeLabels": {REQUEST_ID_LABEL: "req-1"},
         "gpuProfile": {"driver": "Install"},
-        "tags": ownership_tags(request(), OWNER, NOW),
+        "tags": Ownership(OWNER, "req-1").tags(NOW, request().cleanup.ttl_hours),
     }
 
 

@@ -1,32 +1,26 @@
-"""The reaper: deletes the clusters and pools this deployment created once they are due.
+"""The reaper's decision: a pure function of what ARM lists, the time and the requests' states.
 
-Due means past their `gpuprov-expires-at` tag, or (after a grace period) left behind by a run that
-is over without keeping them, or owned by a request the Durable host does not know. Only resources
-whose `gpuprov-owner` tag is this deployment's owner are ever touched. AKS allows one operation per
-cluster at a time, so each run starts at most one deletion per cluster, pools before their cluster,
-and leaves a busy cluster to the next run. What to delete is decided by `plan_reaping`, a pure
-function of the listed resources, the time and the requests' states.
+Due means past its `gpuprov-expires-at` tag, or (after a grace period) left behind by a run that
+is over without keeping it, or owned by a request the Durable host does not know. Only what this
+deployment owns (shared/ownership.py, the rule the run uses too) is ever considered. AKS allows
+one operation per cluster at a time, so a plan holds at most one deletion per cluster, pools
+before their cluster, and leaves a busy cluster to the next run.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from shared.arm import ArmAdapter
-from shared.errors import StepError
-from shared.events import Outcome, event_publisher
+from shared.arm.handles import JsonDict
+from shared.ownership import EXPIRES_AT_TAG, REQUEST_ID_TAG, request_of
 from shared.request import ProvisionRequest
-from shared.settings import Settings
-from shared.specs import EXPIRES_AT_TAG, OWNER_TAG, REQUEST_ID_TAG, JsonDict
+from shared.runtime_status import is_active
 from shared.wire import HistoryModel
-
-log = logging.getLogger(__name__)
 
 SETTLED_STATES = frozenset({"succeeded", "failed", "canceled"})
 """provisioningStates with no operation running; any other one means the cluster is busy."""
@@ -54,7 +48,6 @@ class RequestState(HistoryModel):
 
 UNKNOWN = RequestState(phase="unknown")
 UNCHECKED = RequestState(phase="unchecked")
-ACTIVE_STATUSES = frozenset({"pending", "running", "continuedasnew", "suspended"})
 
 
 def request_state(
@@ -67,7 +60,7 @@ def request_state(
     """
     if not runtime_status:
         return UNKNOWN
-    if runtime_status.replace("_", "").lower() in ACTIVE_STATUSES:
+    if is_active(runtime_status):
         return RequestState(phase="active")
     keeps_cluster = keeps_pool = False
     raw = run_input.get("request") if isinstance(run_input, dict) else None
@@ -222,7 +215,7 @@ def _plan_cluster(
 ) -> None:
     due_pools: list[tuple[ListedPool, Reason]] = []
     for pool in sorted(cluster.pools, key=lambda p: p.name.lower()):
-        if not _ours(pool.tags, owner) or pool.mode.lower() == SYSTEM_MODE:
+        if request_of(pool.tags, owner) is None or pool.mode.lower() == SYSTEM_MODE:
             continue  # a system pool goes with its cluster; AKS refuses to delete it alone
         verdict = _verdict(pool.tags, "pool", now, states, grace, created_at=None)
         if verdict.reason is None:
@@ -233,7 +226,7 @@ def _plan_cluster(
             due_pools.append((pool, verdict.reason))
     cluster_verdict = (
         _verdict(cluster.tags, "cluster", now, states, grace, cluster.created_at)
-        if _ours(cluster.tags, owner)
+        if request_of(cluster.tags, owner) is not None
         else None
     )
     if cluster_verdict is not None and cluster_verdict.reason is None:
@@ -265,7 +258,9 @@ def _plan_cluster(
     if cluster_verdict is None or cluster_verdict.reason is None:
         return
     blockers = [
-        p.name for p in cluster.pools if p.mode.lower() != SYSTEM_MODE or not _ours(p.tags, owner)
+        p.name
+        for p in cluster.pools
+        if p.mode.lower() != SYSTEM_MODE or request_of(p.tags, owner) is None
     ]
     if blockers:
         held = ", ".join(sorted(blockers))
@@ -305,12 +300,6 @@ def _verdict(
     return _Verdict(None, f"its request is unknown and its age is not past the grace; {until}")
 
 
-def _ours(tags: Mapping[str, str], owner: str) -> bool:
-    """Owner tag is ours and the request id is one an event can carry (1 to 63 characters)."""
-    request_id = tags.get(REQUEST_ID_TAG, "")
-    return tags.get(OWNER_TAG) == owner and 0 < len(request_id) <= 63
-
-
 def _busy_state(cluster: ListedCluster) -> str:
     """The first unsettled provisioningState of the cluster or its pools, or ''."""
     states = [cluster.provisioning_state, *(p.provisioning_state for p in cluster.pools)]
@@ -331,186 +320,6 @@ def _deletion(
         reason=reason,
         expires_at=tags.get(EXPIRES_AT_TAG),
     )
-
-
-# -- running it -----------------------------------------------------------------------------------
-
-
-class ReapError(HistoryModel):
-    """Something the reaper could not do this run (it goes on with the rest)."""
-
-    target: str
-    """A subscription id or a resource id."""
-    code: str
-    message: str
-
-
-class ReapReport(HistoryModel):
-    """What one reaper run saw and did; serialisable, with no secret in it."""
-
-    at: AwareDatetime = Field(strict=False)
-    dry_run: bool
-    subscriptions: list[str]
-    clusters_scanned: int = 0
-    deletions: list[Deletion] = Field(default_factory=list)
-    """Deletions started (in a dry run: the ones it would start)."""
-    skipped: list[Skip] = Field(default_factory=list)
-    errors: list[ReapError] = Field(default_factory=list)
-
-
-NO_SCOPE = "NoSubscriptions"
-"""ReapError code of a run that had no subscription to scan."""
-
-
-def reaper_subscriptions(settings: Settings, recorded: Iterable[str] = ()) -> list[str]:
-    """Every subscription this deployment may have provisioned in: GPUPROV_REAPER_SUBSCRIPTIONS,
-    GPUPROV_ALLOWED_SUBSCRIPTIONS and those its requests named (`recorded`)."""
-    found = {*settings.reaper_subscriptions, *settings.allowed_subscriptions}
-    return sorted(found | {s.strip().lower() for s in recorded if s.strip()})
-
-
-class Reaper:
-    """One reaper run's ARM access; `publish` sends an outcome (the events topic by default)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        adapter: ArmAdapter,
-        publish: Callable[[Outcome], object] | None = None,
-    ) -> None:
-        self._settings = settings
-        self._adapter = adapter
-        self._publish = publish
-
-    def run(self, states: RequestStates, now: datetime, recorded: Iterable[str] = ()) -> ReapReport:
-        """Scan, decide and (unless the settings say dry run) start the deletions. An empty
-        scope is an error in the report (and a warning in the log), never a quiet no-op."""
-        settings = self._settings
-        subscriptions = reaper_subscriptions(settings, recorded)
-        clusters: list[ListedCluster] = []
-        errors: list[ReapError] = []
-        if not subscriptions:
-            message = (
-                "no subscription to scan: no request has named one yet, and neither "
-                "GPUPROV_REAPER_SUBSCRIPTIONS nor GPUPROV_ALLOWED_SUBSCRIPTIONS is set"
-            )
-            log.warning("reaper: %s", message)
-            errors.append(ReapError(target="scope", code=NO_SCOPE, message=message))
-        for subscription in subscriptions:
-            try:
-                clusters.extend(self.list_clusters(subscription))
-            except StepError as error:
-                errors.append(_reap_error(subscription, error))
-        ours = {
-            tags[REQUEST_ID_TAG]
-            for cluster in clusters
-            for tags in [cluster.tags, *(p.tags for p in cluster.pools)]
-            if _ours(tags, settings.owner)
-        }
-        known = {request_id: states(request_id) for request_id in sorted(ours)}
-        grace = timedelta(hours=settings.reaper_grace_hours)
-        plan = plan_reaping(clusters, settings.owner, now, known, grace)
-        started: list[Deletion] = []
-        for deletion in plan.deletions:
-            if settings.reaper_dry_run:
-                log.info("%s: reaper dry run: would delete %s (%s)", deletion.request_id,
-                         deletion.resource_id, deletion.reason)  # fmt: skip
-                started.append(deletion)
-                continue
-            try:
-                self.start_delete(deletion)
-            except StepError as error:
-                errors.append(_reap_error(deletion.resource_id, error))
-                continue
-            started.append(deletion)
-            try:
-                self._publish_reaped(deletion, now)
-            except StepError as error:
-                errors.append(_reap_error(deletion.resource_id, error))
-        return ReapReport(
-            at=now,
-            dry_run=settings.reaper_dry_run,
-            subscriptions=subscriptions,
-            clusters_scanned=len(clusters),
-            deletions=started,
-            skipped=plan.skipped,
-            errors=errors,
-        )
-
-    def list_clusters(self, subscription_id: str) -> list[ListedCluster]:
-        """Every managed cluster of the subscription, with its pools, in one paged list."""
-        return [
-            listed_cluster(subscription_id, raw)
-            for raw in self._adapter.list_clusters(subscription_id)
-        ]
-
-    def start_delete(self, deletion: Deletion) -> None:
-        """Start the DELETE without waiting for it; already gone is fine."""
-        self._adapter.start_delete_tagged(
-            deletion.subscription_id,
-            deletion.resource_group,
-            deletion.cluster_name,
-            deletion.pool_name,
-            deletion.request_id,
-        )
-        log.info("%s: reaper: deleting %s (%s)", deletion.request_id, deletion.resource_id,
-                 deletion.reason)  # fmt: skip
-
-    def _publish_reaped(self, deletion: Deletion, now: datetime) -> None:
-        outcome = reaped_outcome(deletion, now)
-        if self._publish is not None:
-            self._publish(outcome)
-        else:
-            event_publisher(self._settings).publish(outcome)
-
-
-def reaped_outcome(deletion: Deletion, now: datetime) -> Outcome:
-    """The `reaped` event of a deletion. The cluster's is attempt 2, so a request's pool and
-    cluster deletions have distinct event ids (the topic drops a repeated id as a duplicate)."""
-    noun = "cluster" if deletion.kind == "cluster" else "node pool"
-    name = deletion.cluster_name if deletion.pool_name is None else deletion.pool_name
-    return Outcome(
-        request_id=deletion.request_id,
-        step="reaped",
-        status="reaped",
-        attempt=2 if deletion.kind == "cluster" else 1,
-        message=f"deleting {noun} {name}: {deletion.reason}",
-        details={
-            "resourceId": deletion.resource_id,
-            "kind": deletion.kind,
-            "reason": deletion.reason,
-            "expiresAt": deletion.expires_at,
-        },
-        time=now,
-    )
-
-
-def reap(
-    settings: Settings,
-    states: RequestStates,
-    now: datetime,
-    publish: Callable[[Outcome], object] | None = None,
-    recorded: Iterable[str] = (),
-) -> ReapReport:
-    """One reaper run with its own ARM clients (closed before it returns); `recorded`: the
-    subscriptions the requests named, scanned besides the settings' ones."""
-    with ArmAdapter(settings) as adapter:
-        return Reaper(settings, adapter, publish).run(states, now, recorded)
-
-
-def report_line(report: ReapReport) -> str:
-    """One line for the log: the scope and what the run did."""
-    verb = "would delete" if report.dry_run else "deleting"
-    scope = ", ".join(report.subscriptions) or "no subscription"
-    return (
-        f"reaper: scanned {report.clusters_scanned} cluster(s) in {scope}; {verb} "
-        f"{len(report.deletions)}, left {len(report.skipped)}, {len(report.errors)} error(s)"
-        + "".join(f"; {e.target}: {e.code}: {e.message}" for e in report.errors)
-    )
-
-
-def _reap_error(target: str, error: StepError) -> ReapError:
-    return ReapError(target=target, code=error.code, message=error.message)
 
 
 def _tags(value: Any) -> dict[str, str]:

@@ -1,0 +1,264 @@
+"""The orchestration engine every step runs on: `Run` (one episode's state), the waits, the
+publishing of step outcomes, and the waiting sub-orchestration.
+
+Deterministic: only `context.*` calls and the input; every wait is a durable timer in a waiting
+sub-orchestration (monitor pattern, continue-as-new bounds its history). shared/ is imported in
+the bodies, on the first replay, never at app start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import azure.durable_functions as df
+
+from functions.activity import decode
+from functions.registry import CANCEL_EVENT, WAITER, activity
+
+if TYPE_CHECKING:
+    from shared.events import StepName
+    from shared.sequence import RunOptions, StepAnswer
+
+Steps = Generator[Any, Any, Any]
+_UNEXPECTED = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+
+
+class StepFailed(Exception):
+    """A step ended the run; `error` is the classified failure (a StepErrorWire as JSON)."""
+
+    def __init__(self, step: str, message: str, error: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.step, self.message, self.error = step, message, error
+
+
+class Cancelled(Exception):
+    """The `cancel` event arrived while the run was waiting."""
+
+
+class Step(Protocol):
+    """A step module: its public name and its orchestration (functions/steps/*.py)."""
+
+    STEP: StepName
+
+    def orchestrate(self, run: Run) -> Steps: ...
+
+
+def fail_on_error(step: StepName, answer: StepAnswer) -> None:
+    if answer.error is not None:
+        raise StepFailed(step, answer.error.message, answer.error.model_dump(mode="json"))
+
+
+class Run:
+    """What one orchestration episode knows: the input, and what it has done so far."""
+
+    def __init__(self, context: df.DurableOrchestrationContext) -> None:
+        from shared.sequence import RunInput
+
+        run = RunInput.model_validate(context.get_input())
+        self.context = context
+        self.request = run.request
+        self.options: RunOptions = run.options
+        self.wire: dict[str, Any] = run.request.model_dump(mode="json", by_alias=True)
+        self.cancel = context.wait_for_external_event(CANCEL_EVENT)
+        self.cancellable = True
+        """Cleanup is not cancellable: once it starts, it finishes."""
+        self.started = context.current_utc_datetime
+        self.durations: dict[str, float] = {}
+        self.attempts: dict[tuple[str, str], int] = {}
+        self.trail: list[dict[str, str]] = []
+        """The outcomes so far, in the custom status (what GET /api/requests/{id} shows)."""
+        self.step_trace: dict[str, Any] = {"step": "request", "attempt": 1}
+        """The step now running and its attempt: activities trace under that step's span."""
+        self.step_began: datetime = self.started
+        self.created_cluster = False
+        self.created_pool = False
+        self.started_job = False
+        self.vm_size: str | None = None
+        self.job_result: dict[str, Any] | None = None
+        self.log_tail: str | None = None
+
+    @property
+    def now(self) -> datetime:
+        now: datetime = self.context.current_utc_datetime
+        return now
+
+    def publish(self, step: StepName, status: str, message: str = "", **extra: Any) -> Any:
+        """The publish activity for one step outcome; ids repeat only for the same attempt."""
+        key = (step, status)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        if status == "started":
+            self.step_trace = {"step": step, "attempt": self.attempts[key]}
+            self.step_began = self.now
+        elif step in ("completed", "failed"):
+            extra["startedAt"] = self.started.isoformat()
+        elif step == self.step_trace["step"]:
+            extra["startedAt"] = self.step_began.isoformat()
+        self.trail.append(
+            {"step": step, "status": status, "at": self.now.isoformat(), "message": message[:200]}
+        )
+        self.context.set_custom_status({"step": step, "status": status, "events": self.trail})
+        outcome = {
+            "requestId": self.request.request_id,
+            "step": step,
+            "status": status,
+            "attempt": self.attempts[key],
+            "message": message,
+            "time": self.now.isoformat(),
+            **extra,
+        }
+        return self.context.call_activity_with_retry(publish_event.__name__, _UNEXPECTED, outcome)
+
+    def _input(self, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {"request": self.wire, "trace": self.step_trace, **(inputs or {})}
+
+    def call(
+        self,
+        activity: Callable[[Any], Any],
+        inputs: Mapping[str, Any] | None = None,
+        until: datetime | None = None,
+    ) -> Steps:
+        """Run an activity; transient errors are retried after a durable timer, a bounded number
+        of times, or until `until` (cleanup rides out another operation still on the cluster)."""
+        from shared.sequence import StepAnswer
+
+        body = self._input(inputs)
+        attempt = 0
+        while True:
+            raw = yield self.context.call_activity_with_retry(activity.__name__, _UNEXPECTED, body)
+            answer = StepAnswer.model_validate(raw)
+            error = answer.error
+            if error is None or error.kind != "transient":
+                return answer
+            out_of_tries = attempt >= self.options.transient_retries
+            if (self.now >= until) if until is not None else out_of_tries:
+                return answer
+            attempt += 1
+            yield from self.sleep(self.options.poll_delay(error.retry_after or 2**attempt))
+
+    def sleep(self, seconds: int) -> Steps:
+        timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
+        if not self.cancellable:
+            yield timer
+            return
+        winner = yield self.context.task_any([timer, self.cancel])
+        if winner == self.cancel:
+            # a timer left pending keeps the instance Running until it fires (CreateTimer docs)
+            timer.cancel()
+            raise Cancelled()
+
+    def wait(
+        self,
+        check: Callable[[Any], Any],
+        minutes: int,
+        inputs: Mapping[str, Any] | None = None,
+        carry: str | None = None,
+    ) -> Steps:
+        """Repeat a check activity in a waiting sub-orchestration until it says done."""
+        from shared.sequence import StepAnswer, WaitInput, deadline
+
+        job = WaitInput(
+            activity=check.__name__,
+            payload=self._input(inputs),
+            deadline=deadline(self.now, minutes),
+            options=self.options,
+            carry=carry,
+        )
+        waiter = self.context.call_sub_orchestrator(
+            WAITER, job.model_dump(mode="json", by_alias=True)
+        )
+        if not self.cancellable:
+            return StepAnswer.model_validate((yield waiter))
+        winner = yield self.context.task_any([waiter, self.cancel])
+        if winner == self.cancel:
+            raise Cancelled()
+        if isinstance(waiter.result, Exception):
+            raise StepFailed("", f"waiting for {check.__name__} failed: {waiter.result}")
+        return StepAnswer.model_validate(waiter.result)
+
+    def step(self, step: Step) -> Steps:
+        """Publish started, run the step, publish its outcome (or failure) and time it."""
+        name = step.STEP
+        yield self.publish(name, "started")
+        began = self.now
+        try:
+            details = yield from step.orchestrate(self)
+        except StepFailed as failed:
+            failed.step = failed.step or name
+            self.durations[name] = (self.now - began).total_seconds()
+            yield self.publish(name, "failed", failed.message, error=failed.error)
+            raise
+        except Cancelled:
+            self.durations[name] = (self.now - began).total_seconds()
+            yield self.publish(name, "failed", "cancelled by a cancel event")
+            raise
+        except Exception as unexpected:  # an activity that failed past its retries: still clean up
+            self.durations[name] = (self.now - began).total_seconds()
+            message = f"unexpected failure: {str(unexpected).splitlines()[0][:500]}"
+            yield self.publish(name, "failed", message)
+            raise StepFailed(name, message) from None
+        self.durations[name] = (self.now - began).total_seconds()
+        status = "skipped" if details and details.get("skipped") else "succeeded"
+        yield self.publish(name, status, (details or {}).get("message", ""), details=details)
+        return details
+
+    def conclude(self, failure: StepFailed | None, cleanup: dict[str, Any], done: str) -> Steps:
+        """Publish `completed` (with `done` as its message) or `failed`, with the run's summary."""
+        summary = {
+            "durations": self.durations,
+            "vmSize": self.vm_size,
+            "jobResult": self.job_result,
+            "deleted": cleanup.get("deleted", []),
+            "left": cleanup.get("left", []),
+            "expiresAt": cleanup.get("expiresAt"),
+            "totalSeconds": (self.now - self.started).total_seconds(),
+        }
+        if failure is None:
+            yield self.publish("completed", "completed", done, details=summary)
+            return {"status": "completed", **summary}
+        summary["failedStep"] = failure.step
+        yield self.publish(
+            "failed", "failed", failure.message, error=failure.error, details=summary
+        )
+        return {"status": "failed", "message": failure.message, **summary}
+
+
+def wait_until_done(context: df.DurableOrchestrationContext) -> Steps:
+    """Monitor pattern: check, then a durable timer honouring Retry-After, until done or late."""
+    from shared.sequence import StepAnswer, WaitInput
+
+    job = WaitInput.model_validate(context.get_input())
+    polls = job.polls
+    while True:
+        raw = yield context.call_activity_with_retry(job.activity, _UNEXPECTED, job.payload)
+        answer = StepAnswer.model_validate(raw)
+        polls += 1
+        permanent = answer.error is not None and answer.error.kind != "transient"
+        if job.carry and answer.error is None:
+            job.payload[job.carry] = answer.value
+        if answer.done or permanent:
+            return answer.model_dump(mode="json", by_alias=True)
+        if context.current_utc_datetime >= job.deadline:
+            return answer.model_copy(update={"done": False}).model_dump(mode="json", by_alias=True)
+        delay = job.options.poll_delay(answer.retry_after)
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
+        if polls - job.polls >= job.options.polls_per_execution:
+            context.continue_as_new(
+                job.model_copy(update={"polls": polls}).model_dump(mode="json", by_alias=True)
+            )
+            return None
+
+
+@activity
+def publish_event(payload: Any) -> str:
+    """Publish one step outcome; a failure raises so the activity is retried (ids dedupe)."""
+    from shared.events import Outcome, event_publisher
+    from shared.settings import current_settings
+    from shared.telemetry import activity_span, record_outcome
+
+    outcome = Outcome.model_validate(decode(payload))
+    with activity_span("publish_event", outcome.request_id, outcome.step, outcome.attempt):
+        event_id = event_publisher(current_settings()).publish(outcome)
+    record_outcome(outcome)
+    return event_id

@@ -40,6 +40,7 @@ def main() -> None:
     with contextlib.ExitStack() as running:
         kube = running.enter_context(KubeSimulator(clock, ca))
         arm = running.enter_context(ArmSimulator(clock, ca, backend=kube, timings=timings))
+        kube.attach_arm(arm)  # `gpuprov sandbox fault` injects ARM faults through kube's front
         for request in _examples():
             subscription, group = request["subscriptionId"], request["resourceGroup"]
             arm.add_resource_group(subscription, group, request["location"])

@@ -23,7 +23,14 @@ class Scheduler(ClusterBase):
             if node_name in used and pod["status"]["phase"] in ("Pending", "Running"):
                 used[node_name].update(pod_requests(pod))
         for pod in self.items("pods"):
-            if pod["spec"].get("nodeName") or pod["status"]["phase"] != "Pending":
+            if pod["status"]["phase"] != "Pending":
+                continue
+            if pod["spec"].get("nodeName"):
+                # created with spec.nodeName: no scheduler involved, the node's kubelet admits
+                # it (Kubernetes docs, "Assigning Pods to Nodes", nodeName)
+                if "startTime" not in pod["status"] and pod["spec"]["nodeName"] in used:
+                    self._bind(pod, pod["spec"]["nodeName"], self.timings.pod_start)
+                    changed = True
                 continue
             requests = pod_requests(pod)
             reasons: Counter[str] = Counter()

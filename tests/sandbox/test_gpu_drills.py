@@ -242,6 +242,27 @@ def test_gpu_missing_registers_one_gpu_fewer_and_sets_gpumissing(
     )
     _, log = run_smoke(api, sim, clock, "nvidia-smi", node.metadata.name, 7)
     assert parse_nvidia_smi(log).attached == 7
+    api.delete_namespaced_pod("smoke-nvidia-smi", "default")
+    advance(sim, clock, 60)
+    api.create_namespaced_pod(
+        "default",
+        {
+            "metadata": {"name": "wants-eight"},
+            "spec": {
+                "nodeName": node.metadata.name,
+                "restartPolicy": "Never",
+                "tolerations": [GPU_TOLERATION],
+                "containers": [
+                    {"name": "c", "image": SMOKE["nccl"][0],
+                     "resources": {"limits": {"nvidia.com/gpu": "8"}}}
+                ],
+            },
+        },
+    )  # fmt: skip
+    advance(sim, clock, 5)
+    status = api.read_namespaced_pod("wants-eight", "default").status
+    assert (status.phase, status.reason) == ("Failed", "OutOfnvidia.com/gpu")
+    assert status.message.endswith("requested: 8, used: 0, capacity: 7")
 
 
 def test_plugin_crashloop_shows_crashloopbackoff_rising_restarts_and_the_nvml_line(

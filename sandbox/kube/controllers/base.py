@@ -152,7 +152,9 @@ class ClusterBase(Store):
             "state": state,
         }
 
-    def _bind(self, pod: JSON, node_name: str, start_delay: float) -> None:
+    def _bind(
+        self, pod: JSON, node_name: str, start_delay: float, *, scheduled: bool = True
+    ) -> None:
         """Bind a pod to a node (the scheduler's binding; the kubelet starts it after a delay)."""
         raise NotImplementedError
 

@@ -21,7 +21,7 @@ def print_list(out: TextIO) -> None:
     width = max(len(d.name) for d in DRILLS)
     for drill in DRILLS:
         print(f"{drill.name:<{width}}  {drill.target:<10}  {drill.effect}", file=out)
-        print(f"{'':<{width}}  {'':<10}  expect: {drill.expected}", file=out)
+        print(f"{'':<{width}}  {'':<10}  see: {drill.expected}", file=out)
 
 
 def inject(state_dir: Path, name: str, out: TextIO) -> None:
@@ -47,4 +47,4 @@ def inject(state_dir: Path, name: str, out: TextIO) -> None:
     except (urllib.error.URLError, OSError) as error:
         raise control.SandboxError(f"the sandbox did not answer ({error})") from None
     print(f"injected {body['injected']}: {body['effect']}", file=out)
-    print(f"expect: {body['expected']}", file=out)
+    print(f"see: {body['expected']}", file=out)

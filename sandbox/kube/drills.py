@@ -55,7 +55,7 @@ class Drill:
     effect: str
     """What the user will see, in a line."""
     expected: str
-    """Which step should fail (or retry), and how."""
+    """Where the user sees it (kubectl, or the step that retries or fails)."""
 
 
 _POOLS = r"/agentPools/[^/]+$"
@@ -63,26 +63,28 @@ _POOLS = r"/agentPools/[^/]+$"
 DRILLS: tuple[Drill, ...] = (
     Drill("gpu-missing", "kubernetes",
           "the next GPU node registers one GPU fewer than its size; NPD sets GPUMissing",
-          "verify-gpus fails: allocatable nvidia.com/gpu below the size's count"),
+          "kubectl describe node: nvidia.com/gpu one below the size, GPUMissing True"),
     Drill("plugin-crashloop", "kubernetes",
           "the device plugin on the next GPU node crashloops: NVML driver/library mismatch",
-          "install-device-plugin / verify-gpus fail with the plugin's log tail"),
+          "kubectl get pods / logs of the plugin: CrashLoopBackOff or the NVML error; "
+          "no nvidia.com/gpu on the node"),
     Drill("xid-error", "kubernetes", "NPD sets XIDErrors on the next GPU node",
-          "verify-gpus fails naming the node and the XID"),
+          "kubectl describe node: XIDErrors True with the Xid line"),
     Drill("smoke-fails", "kubernetes", "the next smoke pod's GPU tool fails (exit 1)",
-          "verify-gpus fails with the tool's output"),
+          "the smoke pod ends in Error; kubectl logs shows the tool's failure"),
     Drill("kube-5xx", "kubernetes", "the next 3 Kubernetes API creates (POST) answer 500",
-          "retried as transient; the run goes on"),
+          "the provisioner retries the create (a transient error)"),
     Drill("arm-throttling", "arm",
           "the next 3 agent pool PUTs answer 429 TooManyRequests (Retry-After 1)",
-          "create-node-pool retries after Retry-After and succeeds"),
+          "create-node-pool waits Retry-After and retries"),
     Drill("arm-5xx", "arm", "the next 2 agent pool PUTs answer 500 InternalServerError",
-          "create-node-pool retries and succeeds"),
+          "create-node-pool retries (a transient error)"),
     Drill("quota", "arm", "the next agent pool PUT is refused: QuotaExceeded",
-          "create-node-pool fails at once with ARM's code"),
+          "create-node-pool fails at once with QuotaExceeded"),
     Drill("allocation-failure", "arm",
           "the next agent pool fails to allocate: AllocationFailed",
-          "create-node-pool falls back to the next size or zone, or fails"),
+          "create-node-pool moves to the request's next size or zone, or fails with "
+          "AllocationFailed"),
 )  # fmt: skip
 
 BY_NAME = {drill.name: drill for drill in DRILLS}

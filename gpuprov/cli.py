@@ -167,6 +167,20 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     host.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func)")
 
+    proof = commands.add_parser(
+        "proof",
+        help="print a request's proof that its GPUs work (CTRF; exit 0 when every test passed)",
+        description="Reads proofs/{requestId}.json from the app's storage account "
+        "(AzureWebJobsStorage) and prints each check per node: GPU model, count, driver, CUDA.",
+    )
+    proof.add_argument("request_id", metavar="REQUEST_ID")
+    proof.add_argument("--json", action="store_true", help="the CTRF report as stored")
+    where = proof.add_mutually_exclusive_group(required=True)
+    where.add_argument("--sandbox", action="store_true", help="the running local sandbox's")
+    where.add_argument("--settings", type=Path, metavar="FILE",
+                       help="a deployment's settings from this local.settings.json")  # fmt: skip
+    proof.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
+
     _add_sandbox(commands)
 
     args = parser.parse_args(argv)
@@ -176,7 +190,11 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "sandbox":
         if args.action == "kubeconfig":
             return _sandbox_kubeconfig(args)
+        if args.action == "fault":
+            return _sandbox_fault(args)
         return _sandbox(args.action, args.state_dir, getattr(args, "time_scale", 60.0))
+    if args.command == "proof":
+        return _guarded("proof", lambda: _proof(args))
     if args.command == "run":
         return _run(args)
     if args.command in ("submit", "watch", "poison"):
@@ -229,6 +247,13 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "`az aks get-credentials` does, and writes the kubeconfig (it holds a token) to a file "
         "only its owner can read. kubectl then talks to that cluster's own API server.",
     )
+    fault = actions.add_parser(
+        "fault", parents=[where], help="inject a failure drill into the running sandbox",
+        description="Arms one named fault (GPU, Kubernetes or ARM) for what the provisioner does "
+        "next, so you can watch it handle the failure. --list shows them all.",
+    )  # fmt: skip
+    fault.add_argument("name", nargs="?", metavar="NAME", help="the fault (see --list)")
+    fault.add_argument("--list", action="store_true", help="every fault and what to expect")
     kubeconfig.add_argument(
         "--resource-group", "-g", required=True, metavar="RG", help="the cluster's resource group"
     )
@@ -242,6 +267,33 @@ def _add_sandbox(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="PATH",
         help="where to write it, owner-only (default: kubeconfig in the state directory)",
     )
+
+
+def _sandbox_fault(args: argparse.Namespace) -> int:
+    from gpuprov import drills
+    from sandbox import control
+
+    if args.list or not args.name:
+        drills.print_list(sys.stdout)
+        return EXIT_OK if args.list else EXIT_INVALID
+    try:
+        drills.inject(args.state_dir or control.DEFAULT_STATE_DIR, args.name, sys.stdout)
+    except control.SandboxError as exc:
+        print(f"gpuprov sandbox fault: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _proof(args: argparse.Namespace) -> int:
+    from gpuprov.proof import show
+    from shared.proof.store import ProofStoreError
+
+    try:
+        values = _values(args.settings, args.sandbox, args.state_dir)
+        return show(values, args.request_id, sys.stdout, args.json)
+    except ProofStoreError as exc:
+        print(f"gpuprov proof: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _sandbox_kubeconfig(args: argparse.Namespace) -> int:

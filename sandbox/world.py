@@ -164,6 +164,7 @@ def open_world(
                 timings=arm_timings or ArmTimings(),
             )
         )
+        kube.attach_arm(arm)  # `gpuprov sandbox fault` injects ARM faults through kube's front
         world = World(clock, ca, kube, arm)
         if resource_group:
             arm.add_resource_group(SUBSCRIPTION, RESOURCE_GROUP, LOCATION)

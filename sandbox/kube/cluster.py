@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sandbox.cloud import PoolNodes
 from sandbox.kube.aks_nodes import new_node, node_labels
-from sandbox.kube.controllers.base import FailureRule, KubeTimings
+from sandbox.kube.controllers.base import FailureRule, GpuFaults, KubeTimings
 from sandbox.kube.controllers.daemonsets import DaemonSetController
 from sandbox.kube.controllers.jobs import JobController
 from sandbox.kube.controllers.kubelet import Kubelet
@@ -26,7 +26,7 @@ from sandbox.kube.hardware import NodeShape, vm_shape
 from sandbox.kube.objects import JSON, parse_aks_taint
 from sandbox.kube.store import rfc3339
 
-__all__ = ["Cluster", "FailureRule", "KubeTimings", "random_token"]
+__all__ = ["Cluster", "FailureRule", "GpuFaults", "KubeTimings", "random_token"]
 
 LEASE_RENEW_SECONDS = 10.0
 _MICRO_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -58,14 +58,20 @@ class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
                 self._remove_node(stale)
         _, _, model, capability = vm_shape(pool.vm_size)
         for name, index in wanted.items():
-            self.node_shapes[name] = NodeShape(
-                pool.pool_name, pool.gpus_per_node, model, capability, pool.managed_gpu
-            )
             current = self.store["nodes"].get(("", name))
+            if current is None and pool.gpus_per_node:
+                self.node_faults[name] = self._take_node_faults()
+            faults = self.node_faults.get(name, set())
+            self.node_shapes[name] = NodeShape(
+                pool.pool_name, pool.gpus_per_node - ("gpu-missing" in faults), model,
+                capability, pool.managed_gpu,
+            )  # fmt: skip
             if current is None:
                 address = f"10.224.0.{4 + len(self.store['nodes'])}"
                 node = new_node(self.cluster_id, self.location, pool, prefix, index, address)
-                node["status"]["conditions"] = self._node_conditions()
+                node["status"]["conditions"] = (
+                    self._gpu_node_conditions(pool.vm_size, faults) if pool.gpus_per_node else []
+                ) + self._node_conditions()
                 created = self.create("nodes", node)
                 self._renew_lease(created)
                 self.record_event(
@@ -149,6 +155,7 @@ class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
     def _remove_node(self, node: JSON) -> None:
         self.delete("nodes", "", node["metadata"]["name"], "Background")
         self.node_shapes.pop(node["metadata"]["name"], None)
+        self.node_faults.pop(node["metadata"]["name"], None)
 
     # --- time ------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sandbox.kube.gpu_stack import gpu_stack
+
 _GPU_FAMILIES: tuple[tuple[str, str, str], ...] = (
     (r"_T4_", "Tesla T4", "7.5"),
     (r"A100", "NVIDIA A100 80GB PCIe", "8.0"),
@@ -21,9 +23,10 @@ def vm_shape(vm_size: str) -> tuple[int, int, str, str]:
     digits = re.search(r"_[A-Z]+(\d+)", vm_size)
     cpus = int(digits.group(1)) if digits else 4
     memory = cpus * (7 if "NC" in vm_size or "ND" in vm_size else 4)
+    stack = gpu_stack(vm_size)  # the name nvidia-smi prints, one place for every tool
     for pattern, model, capability in _GPU_FAMILIES:
         if re.search(pattern, vm_size):
-            return cpus, memory, model, capability
+            return cpus, memory, stack.product_name if stack else model, capability
     return cpus, memory, "", ""
 
 

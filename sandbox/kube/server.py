@@ -22,8 +22,11 @@ from sandbox.kit import (
     Response,
     SimulatorServer,
 )
+from sandbox.kube import drills
 from sandbox.kube.apiserver import ApiServer
-from sandbox.kube.cluster import Cluster, FailureRule, KubeTimings, random_token
+from sandbox.kube.cluster import Cluster, FailureRule, GpuFaults, KubeTimings, random_token
+from sandbox.kube.controllers.gpu_health import NODE_FAULTS
+from sandbox.kube.drills import ArmFaults
 from sandbox.tls import TestCA
 
 KubeRequest = RecordedRequest
@@ -62,6 +65,8 @@ class KubeSimulator:
         self._servers: dict[str, SimulatorServer] = {}
         self._faults = FaultRules()
         self._failure_rules: list[FailureRule] = []
+        self._gpu_faults = GpuFaults()
+        self._arm: ArmFaults | None = None
         self._recorder = RequestRecorder()
         self._started = False
         self._front = SimulatorServer(self._index, ca.server_context, "kube-simulator")
@@ -105,7 +110,30 @@ class KubeSimulator:
             return Response.json(200, {"clusters": listing})
         if request.path in ("/healthz", "/livez", "/readyz"):
             return Response.text(200, "ok")
+        if request.path == "/drills" or request.path.startswith("/drills/"):
+            return self._drill(request)
         return Response.json(404, {"message": "each cluster has its own API server: GET /clusters"})
+
+    def attach_arm(self, arm: ArmFaults) -> None:
+        """The ARM simulator whose faults `POST /drills/{name}` may inject too."""
+        self._arm = arm
+
+    def _drill(self, request: Request) -> Response:
+        """GET /drills: the fault catalog; POST /drills/{name}: inject one (sandbox token)."""
+        if request.header("Authorization") != f"Bearer {self._entra_token}":
+            return Response.json(401, {"message": "Unauthorized: send the sandbox token"})
+        if request.method == "GET" and request.path == "/drills":
+            return Response.json(200, {"drills": drills.listing()})
+        if request.method != "POST" or request.path.count("/") != 2:
+            return Response.json(405, {"message": "GET /drills or POST /drills/{name}"})
+        try:
+            drill = drills.inject(request.path.rsplit("/", 1)[1], self, self._arm)
+        except drills.UnknownDrill as unknown:
+            return Response.json(404, {"message": str(unknown)})
+        except RuntimeError as missing:
+            return Response.json(409, {"message": str(missing)})
+        return Response.json(200, {"injected": drill.name, "effect": drill.effect,
+                                   "expected": drill.expected})  # fmt: skip
 
     def server_url(self, cluster_id: str) -> str:
         """The HTTPS URL of one cluster's API server."""
@@ -131,6 +159,7 @@ class KubeSimulator:
                     timings=self._timings,
                     failure_rules=self._failure_rules,
                     now=self._clock.now(),
+                    gpu_faults=self._gpu_faults,
                 )
                 self._clusters[cluster_id] = cluster
                 self._servers[cluster_id] = SimulatorServer(
@@ -207,6 +236,18 @@ class KubeSimulator:
         """The next `count` pods of jobs whose name matches the regex fail with `exit_code`."""
         with self._lock:
             self._failure_rules.append(FailureRule(re.compile(job_name), exit_code, log, count))
+
+    def inject_gpu_fault(self, name: str, count: int = 1) -> None:
+        """`gpu-missing`, `xid-error`, `plugin-crashloop` for the next GPU node registered, or
+        `smoke-fails` for the next `count` smoke pods (controllers/gpu_health.py)."""
+        with self._lock:
+            if name == "smoke-fails":
+                self._gpu_faults.smoke += count
+            elif name in NODE_FAULTS:
+                self._gpu_faults.node.append(name)
+            else:
+                raise ValueError(f"no GPU fault {name!r}: one of {', '.join(NODE_FAULTS)}, "
+                                 "smoke-fails")  # fmt: skip
 
     def inject_fault(
         self,

@@ -10,7 +10,7 @@ import heapq
 import itertools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandbox.kube.hardware import NodeShape
 from sandbox.kube.objects import JSON
@@ -43,6 +43,15 @@ class FailureRule:
     remaining: int
 
 
+@dataclass
+class GpuFaults:
+    """Injected GPU faults waiting for the next GPU node or smoke pod (shared by all clusters);
+    `controllers/gpu_health.py` says what each does."""
+
+    node: list[str] = field(default_factory=list)
+    smoke: int = 0
+
+
 class ClusterBase(Store):
     """The state the controllers share, and the small helpers they all use."""
 
@@ -57,6 +66,7 @@ class ClusterBase(Store):
         timings: KubeTimings,
         failure_rules: list[FailureRule],
         now: float,
+        gpu_faults: GpuFaults | None = None,
     ) -> None:
         self.cluster_id = cluster_id
         self.key = key
@@ -65,6 +75,9 @@ class ClusterBase(Store):
         self.location = location
         self.timings = timings
         self._failure_rules = failure_rules
+        self._gpu_faults = gpu_faults or GpuFaults()
+        self.node_faults: dict[str, set[str]] = {}
+        """The injected GPU faults each node got when it registered."""
         self.node_shapes: dict[str, NodeShape] = {}
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._timer_seq = itertools.count()
@@ -139,7 +152,9 @@ class ClusterBase(Store):
             "state": state,
         }
 
-    def _bind(self, pod: JSON, node_name: str, start_delay: float) -> None:
+    def _bind(
+        self, pod: JSON, node_name: str, start_delay: float, *, scheduled: bool = True
+    ) -> None:
         """Bind a pod to a node (the scheduler's binding; the kubelet starts it after a delay)."""
         raise NotImplementedError
 

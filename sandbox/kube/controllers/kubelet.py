@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
-from sandbox.kube.controllers.base import ClusterBase
+from sandbox.kube.controllers.gpu_health import GpuHealth
 from sandbox.kube.kinds.base import parse_time
 from sandbox.kube.logs import daemon_log, training_log
 from sandbox.kube.objects import JSON
@@ -14,7 +14,7 @@ from sandbox.kube.store import ApiError, rfc3339
 _GPU_FIELDS = ("capacity", "allocatable")
 
 
-class Kubelet(ClusterBase):
+class Kubelet(GpuHealth):
     """Pod lifecycle on the nodes, and `nvidia.com/gpu` once a device plugin registers."""
 
     def _reconcile_node_gpus(self) -> bool:
@@ -23,6 +23,7 @@ class Kubelet(ClusterBase):
             since = self._running_since.get(pod["metadata"]["uid"])
             if (
                 since is not None
+                and not self._nvml_broken(pod)
                 and self.now >= since + self.timings.device_plugin_register
                 and any(
                     "k8s-device-plugin" in (c.get("image") or "") for c in pod["spec"]["containers"]
@@ -51,6 +52,8 @@ class Kubelet(ClusterBase):
         pod = self._find_pod(uid)
         if pod is None or pod["status"]["phase"] != "Pending":
             return
+        if self._plugin_crashes(pod):
+            return
         running = copy.deepcopy(pod)
         stamp = rfc3339(self.now)
         running["status"].update(
@@ -72,12 +75,18 @@ class Kubelet(ClusterBase):
         self._kubelet_started(running)
         self._running_since[uid] = self.now
         node = self.node_shapes.get(running["spec"].get("nodeName", ""))
+        if self._smoke_started(running):
+            return
         if self._job_of(running):
             lines = training_log(running, node, self.now)
             self._logs[uid] = (lines, self.now, self.now + self.timings.job_run)
             self._at(self.now + self.timings.job_run, lambda: self._finish_pod(uid))
         else:
-            lines = daemon_log(running, node, self.now)
+            lines = (
+                self._blocked_plugin_log()
+                if self._nvml_broken(running)
+                else daemon_log(running, node, self.now)
+            )
             self._logs[uid] = (lines, self.now, self.now)
             self._at(self.now + self.timings.device_plugin_register, lambda: None)
 
@@ -109,13 +118,20 @@ class Kubelet(ClusterBase):
             (r for r in self._failure_rules if r.remaining and r.job_name.search(job_name)), None
         )
         lines, started, _ = self._logs[uid]
-        if rule is None:
-            exit_code, phase, reason = 0, "Succeeded", "Completed"
-        else:
+        exit_code = 0
+        if rule is not None:
             rule.remaining -= 1
-            exit_code, phase, reason = rule.exit_code, "Failed", "Error"
+            exit_code = rule.exit_code
             lines = lines[: max(1, len(lines) // 3)] + rule.log.splitlines()
         self._logs[uid] = (lines, started, self.now)
+        self._end_pod(uid, exit_code)
+
+    def _end_pod(self, uid: str, exit_code: int) -> None:
+        pod = self._find_pod(uid)
+        if pod is None or pod["status"]["phase"] != "Running":
+            return
+        _, started, _ = self._logs[uid]
+        phase, reason = ("Succeeded", "Completed") if exit_code == 0 else ("Failed", "Error")
         self._running_since.pop(uid, None)
         done = copy.deepcopy(pod)
         started_at = rfc3339(started)

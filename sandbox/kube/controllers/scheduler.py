@@ -20,10 +20,15 @@ class Scheduler(ClusterBase):
         used: dict[str, Counter[str]] = {node["metadata"]["name"]: Counter() for node in nodes}
         for pod in self.items("pods"):
             node_name = pod["spec"].get("nodeName")
-            if node_name in used and pod["status"]["phase"] in ("Pending", "Running"):
+            admitted = "startTime" in pod["status"]  # bound, not just named (see _admit)
+            if node_name in used and admitted and pod["status"]["phase"] in ("Pending", "Running"):
                 used[node_name].update(pod_requests(pod))
         for pod in self.items("pods"):
-            if pod["spec"].get("nodeName") or pod["status"]["phase"] != "Pending":
+            if pod["status"]["phase"] != "Pending":
+                continue
+            if pod["spec"].get("nodeName"):
+                if "startTime" not in pod["status"] and pod["spec"]["nodeName"] in used:
+                    changed = self._admit(pod, used) or changed
                 continue
             requests = pod_requests(pod)
             reasons: Counter[str] = Counter()
@@ -54,6 +59,35 @@ class Scheduler(ClusterBase):
             self.record_event(updated, "Warning", "FailedScheduling", message, "default-scheduler")
         return changed
 
+    def _admit(self, pod: JSON, used: dict[str, Counter[str]]) -> bool:
+        """A pod created with spec.nodeName skips the scheduler; the node's kubelet admits it
+        or rejects it when a resource does not fit (Kubernetes docs, "Assigning Pods to Nodes",
+        nodeName: "the Pod ... will fail and its status will indicate why, for example
+        OutOfmemory or OutOfcpu"). The reason and message are the kubelet's admission
+        predicate's (`OutOf<resource>`, "Node didn't have enough resource: ...")."""
+        node_name = pod["spec"]["nodeName"]
+        node = self.store["nodes"][("", node_name)]
+        allocatable = node["status"].get("allocatable") or {}
+        for resource, amount in sorted(pod_requests(pod).items()):
+            capacity = quantity(allocatable.get(resource, "0"))
+            taken = used[node_name].get(resource, 0.0)
+            if amount > 0 and amount > capacity - taken:
+                rejected = copy.deepcopy(pod)
+                message = (
+                    f"Pod was rejected: Node didn't have enough resource: {resource}, "
+                    f"requested: {amount:g}, used: {taken:g}, capacity: {capacity:g}"
+                )
+                rejected["status"].update(
+                    phase="Failed", reason=f"OutOf{resource}", message=message,
+                    startTime=rfc3339(self.now),
+                )  # fmt: skip
+                self.record_event(rejected, "Warning", f"OutOf{resource}", message, "kubelet",
+                                  node_name)  # fmt: skip
+                return self._put("pods", rejected)
+        used[node_name].update(pod_requests(pod))
+        self._bind(pod, node_name, self.timings.pod_start, scheduled=False)
+        return True
+
     def _unfit(
         self, pod: JSON, requests: dict[str, float], node: JSON, used: Counter[str]
     ) -> list[str]:
@@ -72,7 +106,9 @@ class Scheduler(ClusterBase):
             and amount > quantity(allocatable.get(resource, "0")) - used.get(resource, 0.0)
         ]
 
-    def _bind(self, pod: JSON, node_name: str, start_delay: float) -> None:
+    def _bind(
+        self, pod: JSON, node_name: str, start_delay: float, *, scheduled: bool = True
+    ) -> None:
         bound = copy.deepcopy(pod)
         bound["spec"]["nodeName"] = node_name
         node = self.store["nodes"].get(("", node_name))
@@ -90,11 +126,12 @@ class Scheduler(ClusterBase):
         }
         self._write("pods", bound, "MODIFIED")
         meta = pod["metadata"]
-        self.record_event(
-            bound, "Normal", "Scheduled",
-            f"Successfully assigned {meta['namespace']}/{meta['name']} to {node_name}",
-            "default-scheduler",
-        )  # fmt: skip
+        if scheduled:  # a pod created with spec.nodeName never met the scheduler
+            self.record_event(
+                bound, "Normal", "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to {node_name}",
+                "default-scheduler",
+            )  # fmt: skip
         uid = pod["metadata"]["uid"]
         self._at(self.now + start_delay, lambda: self._start_pod(uid))
 

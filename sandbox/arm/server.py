@@ -6,8 +6,9 @@ managed clusters and agent pools with long-running operations (bodies validated 
 AKS does: schema.py, defaults.py, features.py), the Kubernetes versions list,
 listClusterUserCredential; and, without a token, the cloud metadata and managed-identity token
 endpoints az signs in with (identity.py). Every request is recorded (for tests); the others are
-authenticated with a bearer token, checked against injected faults, and then routed; due
-operations are settled at the start of each request.
+authenticated with a bearer token, authorised (the app's identity only as infra/permissions.json
+grants: authorization.py), checked against injected faults, and then routed; due operations are
+settled at the start of each request.
 """
 
 from __future__ import annotations

@@ -14,6 +14,42 @@ param environmentName string
 
 @minLength(1)
 @description('Region of the provisioner itself (a region that offers Flex Consumption).')
+// The regions offering Flex Consumption, as the official azd Flex template allows them
+// (Azure-Samples/functions-quickstart-python-http-azd infra/main.bicep, `param location`).
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
@@ -193,7 +229,6 @@ module featureRegistrationRole 'modules/feature-registration-role.bicep' = if (g
   name: 'gpuprov-feature-registration-${resourceToken}'
   params: {
     principalId: identity.outputs.principalId
-    roleName: 'GPU provisioner feature registration (${environmentName})'
   }
 }
 

@@ -9,6 +9,7 @@ can do. The error crosses into orchestration history only as its wire form (`to_
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal
@@ -104,7 +105,7 @@ def classify_code(
         kind = "transient"
     else:
         kind = "permanent"
-    hint = _hint(code, kind, vm_size=vm_size, location=location)
+    hint = _hint(code, kind, vm_size=vm_size, location=location, message=message)
     return StepError(kind, code, message, hint, retry_after)
 
 
@@ -157,7 +158,9 @@ def retry_after(headers: Mapping[str, str] | None) -> int | None:
 _RETRY_POLICY = RetryPolicy()
 
 
-def _hint(code: str, kind: ErrorKind, *, vm_size: str | None, location: str | None) -> str:
+def _hint(
+    code: str, kind: ErrorKind, *, vm_size: str | None, location: str | None, message: str = ""
+) -> str:
     where = f" in {location}" if location else ""
     size = vm_size or "the requested VM size"
     if kind == "quota":
@@ -182,10 +185,13 @@ def _hint(code: str, kind: ErrorKind, *, vm_size: str | None, location: str | No
             "Contributor on the subscription and takes a few minutes), then submit again."
         )
     if code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
+        # ARM names the action: "... does not have authorization to perform action '<action>'".
+        named = re.search(r"perform action '([^']+)'", message)
+        action = f"'{named.group(1)}'" if named else "the action in the message"
         return (
-            "The provisioner's identity lacks a role: grant it 'Azure Kubernetes Service "
-            "Contributor Role' (or Contributor) on the resource group, and Contributor on the "
-            "subscription for preview-feature registration."
+            f"The provisioner's identity may not perform {action} there: the resource group "
+            "must be in GPUPROV_ALLOWED_RESOURCE_GROUPS (then `azd provision`), and the action "
+            "must be listed in infra/permissions.json, whose roles the deployment assigns."
         )
     if code == "ParentResourceNotFound":
         return (

@@ -3,36 +3,38 @@
 //
 // No built-in role holds these actions without far more: the narrowest built-in one is
 // Contributor on the whole subscription (it could then change or delete anything there). So this
-// defines a custom role with only the reads and register actions the step calls (shared/arm.py:
-// features.get/register, providers.get/register) and assigns it to the app's identity.
+// defines a custom role with only the actions infra/permissions.json lists for the subscription
+// (customRoles.subscription: what shared/arm.py's register-features calls) and assigns it.
 targetScope = 'subscription'
 
 @description('Principal id of the app\'s identity.')
 param principalId string
-@description('Display name of the custom role (unique per tenant).')
-param roleName string
+
+var permissions = loadJsonContent('../permissions.json')
+var role = permissions.customRoles.subscription
+// Role names are unique per tenant: the subscription and the identity make this one unique, so a
+// second environment (in this or another subscription of the tenant) never collides with it.
+var roleId = guid(subscription().id, principalId, 'gpuprov-feature-registration-role')
 
 resource featureRegistration 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, roleName)
+  name: roleId
   properties: {
-    roleName: roleName
-    description: 'Read and register preview features; register resource providers. Nothing else.'
+    roleName: '${role.roleName} (${roleId})'
+    description: role.description
     type: 'CustomRole'
     assignableScopes: [subscription().id]
     permissions: [
       {
-        actions: [
-          'Microsoft.Features/features/read'
-          'Microsoft.Features/providers/features/read'
-          'Microsoft.Features/providers/features/register/action'
-          'Microsoft.Resources/subscriptions/providers/read'
-          '*/register/action'
-        ]
+        actions: [for entry in role.actions: entry.action]
         notActions: []
       }
     ]
   }
 }
+
+// roleDefinitionId names the new definition's id: ARM creates the assignment only after the
+// definition (an implicit dependency); its deterministic name makes a re-run after a
+// propagation delay safe.
 
 resource registerFeatures 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, featureRegistration.id)

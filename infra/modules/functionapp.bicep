@@ -63,6 +63,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_222:The HTTP front door (submit, status, cancel) is meant to be called from outside; every route needs a function key (http_auth_level=FUNCTION). A VNet deployment adds a private endpoint instead.
   //checkov:skip=CKV_AZURE_17:Callers authenticate with function keys (or Entra ID in front), not client certificates.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales out per trigger from zero; nothing lives on an instance (Durable state is in storage), so there is no instance to fail over from.
+  //checkov:skip=CKV_AZURE_78:Flex Consumption does not support siteConfig.ftpsState (the docs list it as unsupported on Flex); FTP publishing is off through the ftp basicPublishingCredentialsPolicies below (allow: false).
   //checkov:skip=CKV_AZURE_213:Health check takes long-lived web instances out of a load balancer; this app's work arrives through triggers and its Durable state is in storage, so work on a bad instance is retried on another. Failures show as failed events and in Application Insights.
   name: name
   location: location
@@ -79,7 +80,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       // FUNCTIONS_WORKER_RUNTIME is not an app setting on Flex Consumption: the runtime is
       // functionAppConfig.runtime below.

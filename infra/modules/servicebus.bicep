@@ -21,11 +21,13 @@ var serviceBusDataSender = subscriptionResourceId('Microsoft.Authorization/roleD
 var serviceBusDataReceiver = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0')
 
 // Example subscriptions: `all` receives every event; the others one correlation filter each on
-// the application properties every event carries (requestId, step, status). A rule created
-// through Resource Manager replaces the subscription's implicit $Default (accept-all) rule.
+// the application properties every event carries (requestId, step, status). Resource Manager
+// creates every subscription with the rule `$Default` (TrueFilter) and adding another rule does
+// not remove it (pulumi-azure-native#4489 and #4799, terraform-provider-azurerm#32452), so the
+// filter is put on `$Default` itself: the subscription then has that one rule, and filters.
 var filteredSubscriptions = [
-  { name: 'failures', ruleName: 'status-failed', properties: { status: 'failed' } }
-  { name: 'completed', ruleName: 'step-completed', properties: { step: 'completed' } }
+  { name: 'failures', ruleName: '$Default', properties: { status: 'failed' } }
+  { name: 'completed', ruleName: '$Default', properties: { step: 'completed' } }
 ]
 var subscriptionProperties = {
   lockDuration: 'PT1M'

@@ -1,39 +1,51 @@
 // The provisioner's rights on one resource group where requests may create AKS clusters and GPU
 // pools: deployed once per allowed resource group (main.bicep), nowhere else.
+//
+// The actions come from infra/permissions.json (customRoles.resourceGroup), the one list the
+// sandbox enforces and docs/deploy.md shows. No built-in role fits: "Azure Kubernetes Service
+// Contributor Role" has managedClusters read and write but no agent pools and no delete, and
+// Contributor can change anything in the group.
 @description('Principal id of the app\'s identity.')
 param principalId string
 @description('Also grant Kubernetes cluster admin through Azure RBAC (Entra ID clusters only).')
 param grantKubernetesClusterAdmin bool
 
-// Built-in roles (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/containers):
-// Azure Kubernetes Service Contributor Role ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8: read, create
-// and delete managed clusters and agent pools, and read the resource group (create-cluster,
-// create-node-pool, cleanup, the reaper's tag checks and deletes).
-var aksContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8')
-// Azure Kubernetes Service Cluster User Role 4abbcc35-e782-43d8-92c5-2d3f1bd2253f:
-// managedClusters/listClusterUserCredential/action (install-device-plugin, verify-gpus, run-job
-// fetch the cluster's address, CA and, for local-account clusters, the user token).
-var aksClusterUser = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4abbcc35-e782-43d8-92c5-2d3f1bd2253f')
+var permissions = loadJsonContent('../permissions.json')
+var role = permissions.customRoles.resourceGroup
+// Unique per group and identity, so two environments (or tenants' subscriptions) never collide
+// on the tenant-wide role name.
+var roleId = guid(resourceGroup().id, principalId, 'gpuprov-resource-group-role')
+
 // Azure Kubernetes Service RBAC Cluster Admin b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b: Kubernetes
 // rights on Entra ID clusters with Azure RBAC (create the device plugin's namespace and
 // DaemonSet, the GPU Job, read nodes and pod logs). Only when requested.
 var aksRbacClusterAdmin = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b')
 
-resource manageClusters 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(resourceGroup().id, principalId, aksContributor)
+resource clustersAndPools 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: roleId
   properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: aksContributor
+    roleName: '${role.roleName} (${roleId})'
+    description: role.description
+    type: 'CustomRole'
+    assignableScopes: [resourceGroup().id]
+    permissions: [
+      {
+        actions: [for entry in role.actions: entry.action]
+        notActions: []
+      }
+    ]
   }
 }
 
-resource readClusterCredentials 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(resourceGroup().id, principalId, aksClusterUser)
+// roleDefinitionId names the new definition's id, so ARM creates the assignment only after the
+// definition (an implicit dependency); the name is deterministic, so re-running `azd provision`
+// after a propagation delay is safe.
+resource manageClustersAndPools 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(resourceGroup().id, principalId, clustersAndPools.id)
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: aksClusterUser
+    roleDefinitionId: clustersAndPools.id
   }
 }
 

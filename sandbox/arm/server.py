@@ -6,8 +6,9 @@ managed clusters and agent pools with long-running operations (bodies validated 
 AKS does: schema.py, defaults.py, features.py), the Kubernetes versions list,
 listClusterUserCredential; and, without a token, the cloud metadata and managed-identity token
 endpoints az signs in with (identity.py). Every request is recorded (for tests); the others are
-authenticated with a bearer token, checked against injected faults, and then routed; due
-operations are settled at the start of each request.
+authenticated with a bearer token, authorised (the app's identity only as infra/permissions.json
+grants: authorization.py), checked against injected faults, and then routed; due operations are
+settled at the start of each request.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sandbox.arm import defaults, identity, schema
+from sandbox.arm import authorization, defaults, identity, schema
+from sandbox.arm.authorization import Grant
 from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Reply
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
@@ -260,10 +262,14 @@ class ArmSimulator:
         backend: ClusterBackend | None = None,
         tokens: frozenset[str] = frozenset({"sandbox-token"}),
         timings: ArmTimings = ArmTimings(),  # noqa: B008 - frozen value object
+        app_tokens: frozenset[str] = frozenset({"sandbox-token"}),
     ) -> None:
         self.clock = clock
         self.ca = ca
         self.tokens = tokens
+        self.app_tokens = app_tokens
+        """Tokens (among `tokens`) that are the app's identity: held to infra/permissions.json."""
+        self._app_grants: tuple[Grant, ...] = authorization.manifest_grants()
         self.identity_header = uuid.uuid4().hex
         """What `IDENTITY_HEADER` must say for the managed-identity token endpoint to answer."""
         self.timings = timings
@@ -356,6 +362,11 @@ class ArmSimulator:
         with self._lock:
             self._resources.registrations.set_feature_state(subscription, namespace, name, state)
 
+    def set_app_permissions(self, grants: tuple[Grant, ...]) -> None:
+        """What the app's identity may do from now on (default: infra/permissions.json)."""
+        with self._lock:
+            self._app_grants = grants
+
     def add_capacity_rule(self, rule: CapacityRule) -> None:
         with self._lock:
             self._resources.add_capacity_rule(rule)
@@ -443,7 +454,10 @@ class ArmSimulator:
             return identity.metadata_endpoints(self.url)
         if path == "/msi/token" and method.upper() == "GET":
             return identity.token(query, headers, self.identity_header)
-        self._authenticate(headers)
+        app_identity = self._authenticate(headers)
+        partial = app_identity is not None and authorization.authorize(
+            self._app_grants, app_identity, method, path
+        )
         self._apply_fault(method, path)
         for pattern, methods in _ROUTES:
             match = pattern.fullmatch(path)
@@ -463,20 +477,29 @@ class ArmSimulator:
             if "/managedclusters" in path.lower() or path.lower().endswith("/kubernetesversions"):
                 schema.check_api_version(query)
             call = _Call(match.groupdict(), query, headers, body, now)
-            return route(self._resources, call)
+            reply = route(self._resources, call)
+            if partial:
+                visible = authorization.visible(self._app_grants, method, path, reply.body)
+                return Reply(reply.status, visible, reply.headers)
+            return reply
         raise ArmError(404, "InvalidResourceType", f"No resource type is served at '{path}'.")
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
-        authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and (
-            token in self.tokens or token == identity.managed_identity_token(self.url + "/")
-        ):
-            return
+    def _authenticate(self, headers: dict[str, str]) -> str | None:
+        """The app identity's object id when the token is the app's; None for an owner."""
+        header = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer":
+            if token in self.app_tokens and token in self.tokens:
+                return identity.APP_OBJECT_ID
+            if token in self.tokens:
+                return None
+            signed_in = identity.token_object_id(token, self.url + "/")
+            if signed_in is not None:
+                return signed_in if signed_in == identity.APP_OBJECT_ID else None
         challenge = 'Bearer authorization_uri="https://login.microsoftonline.com/common", ' + (
             'error="invalid_token"'
         )
-        if not authorization:
+        if not header:
             raise ArmError(
                 401,
                 "AuthenticationFailed",

@@ -60,6 +60,10 @@ def parse_duration(text: str, where: str) -> float:
     )
 
 
+DEFAULT_RULE = "$Default"
+"""The rule every subscription starts with: a TrueFilter unless replaced."""
+
+
 @dataclass(frozen=True)
 class CorrelationFilter:
     """Every given system property and application property must equal the message's."""
@@ -198,13 +202,21 @@ def _subscription(raw: Any, where: str, topic: str) -> Subscription:
         _rule(item, f"{where} Rules[{index}]")
         for index, item in enumerate(_list(raw, "Rules", where))
     )
+    if not any(rule.name.lower() == DEFAULT_RULE.lower() for rule in rules):
+        # As through Resource Manager: every subscription is created with the rule `$Default`
+        # (TrueFilter) and adding rules does not remove it (pulumi-azure-native#4489, #4799:
+        # "Azure automatically creates a `$Default` rule (TrueFilter) alongside every
+        # ServiceBus subscription"; terraform-provider-azurerm#32452 deletes it explicitly).
+        # A rule named `$Default` here replaces it, as a PUT of that rule does on Azure.
+        rules = (Rule(DEFAULT_RULE, None), *rules)
     return Subscription(name=name, settings=_settings(props, where), rules=rules)
 
 
 def _rule(raw: Any, where: str) -> Rule:
     if not isinstance(raw, dict):
         raise TopologyError(f"{where}: must be an object")
-    name = _name(raw, where)
+    # `$Default` is the one `$` name a rule may have: it replaces the subscription's first rule.
+    name = DEFAULT_RULE if raw.get("Name") == DEFAULT_RULE else _name(raw, where)
     where = f"{where.rsplit(' Rules[', 1)[0]} rule {name!r}"
     props = _mapping(raw, "Properties", where)
     if "Action" in props:

@@ -74,17 +74,11 @@ key alone cannot send telemetry; it is an address, and the identity's token is t
 """
 
 BUILT_IN_ROLES = {
-    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
-    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
-    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
-    "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender",
-    "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
-    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
-    "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8": "Azure Kubernetes Service Contributor Role",
-    "4abbcc35-e782-43d8-92c5-2d3f1bd2253f": "Azure Kubernetes Service Cluster User Role",
-    "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b": "Azure Kubernetes Service RBAC Cluster Admin",
+    role["id"]: role["role"]
+    for role in json.loads(read(INFRA / "permissions.json"))["builtInRoles"]
 }
-"""The built-in roles the deployment may assign (learn.microsoft.com built-in roles pages)."""
+"""The built-in roles the deployment may assign: infra/permissions.json's (learn.microsoft.com
+built-in roles pages)."""
 
 
 def function_app_settings(text: str) -> dict[str, str]:

@@ -154,7 +154,10 @@ def backend(ca: tls.TestCA) -> RecordingBackend:
 
 @pytest.fixture
 def sim(clock: ManualClock, ca: tls.TestCA, backend: RecordingBackend) -> Iterator[ArmSimulator]:
-    with ArmSimulator(clock, ca, backend, tokens=frozenset({TOKEN}), timings=TIMINGS) as server:
+    # As the owner: the app identity's limits are test_arm_authorization.py's subject.
+    with ArmSimulator(
+        clock, ca, backend, tokens=frozenset({TOKEN}), timings=TIMINGS, app_tokens=frozenset()
+    ) as server:
         server.add_resource_group(SUBSCRIPTION, GROUP)
         yield server
 

@@ -7,13 +7,16 @@ user types them: group create, aks create with the CLI's defaults, aks show (a c
 Kubernetes version, AKS's defaults), get-versions, get-credentials, feature register/show/list,
 provider register/show, nodepool add with `--node-taints sku=gpu:NoSchedule`, nodepool list, a
 retired size refused, nodepool delete, aks delete, show after delete (ResourceNotFound), group
-delete. The CLI is the one `make setup` installs in .venv-az (requirements-az.txt).
+delete; signed in as the app's identity (`az login --identity --client-id`), a group delete
+refused with ARM's AuthorizationFailed. The CLI is the one `make setup` installs in .venv-az
+(requirements-az.txt).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.arm.identity import APP_CLIENT_ID
 from tests.conftest import GPUPROV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +153,27 @@ def test_the_walkthrough_with_a_stock_azure_cli(az_env: dict[str, str]) -> None:
     assert "(ResourceNotFound)" in gone.stderr
     az(env, "group", "delete", "--name", GROUP, "--yes")
     assert az(env, "group", "exists", "--name", GROUP).stdout.strip() == "false"
+
+
+@pytest.mark.timeout(300)
+def test_the_apps_identity_in_az_is_held_to_the_manifest(
+    az_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`az login --identity --client-id <the app's>`: the app's token, refused a group delete
+    with ARM's AuthorizationFailed, while the user's sign-in (the walkthrough's) keeps owner."""
+    config = tmp_path / "azure-app"
+    shutil.copytree(az_env["AZURE_CONFIG_DIR"], config)
+    env = {**az_env, "AZURE_CONFIG_DIR": str(config)}
+    az(env, "login", "--identity", "--client-id", APP_CLIENT_ID)
+    az(az_env, "group", "create", "--name", "rg-app-check", "--location", "eastus")
+    refused = az(env, "group", "delete", "--name", "rg-app-check", "--yes", ok=False)
+    assert refused.returncode != 0
+    assert "(AuthorizationFailed)" in refused.stderr
+    assert (
+        "does not have authorization to perform action "
+        "'Microsoft.Resources/subscriptions/resourcegroups/delete' over scope "
+        "'/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-app-check'"
+    ) in refused.stderr
+    az(env, "aks", "list", "--resource-group", "platform-rg")  # what the manifest grants
+    az(az_env, "group", "delete", "--name", "rg-app-check", "--yes")
+    assert az(az_env, "group", "exists", "--name", "rg-app-check").stdout.strip() == "false"

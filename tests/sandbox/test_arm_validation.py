@@ -53,7 +53,10 @@ def clock() -> ManualClock:
 @pytest.fixture
 def sim(clock: ManualClock, tmp_path: Path) -> Iterator[ArmSimulator]:
     ca = tls.make_ca(tmp_path / "ca")
-    with ArmSimulator(clock, ca, tokens=frozenset({TOKEN}), timings=TIMINGS) as server:
+    # As the owner: the app identity's limits are test_arm_authorization.py's subject.
+    with ArmSimulator(
+        clock, ca, tokens=frozenset({TOKEN}), timings=TIMINGS, app_tokens=frozenset()
+    ) as server:
         server.add_resource_group(SUBSCRIPTION, GROUP)
         yield server
 

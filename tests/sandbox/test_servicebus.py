@@ -92,7 +92,7 @@ def _config() -> dict[str, Any]:
                     "Name": field,
                     "Rules": [
                         {
-                            "Name": field,
+                            "Name": "$Default",  # a rule beside $Default would not filter
                             "Properties": {
                                 "FilterType": "Correlation",
                                 "CorrelationFilter": {field: value},

@@ -55,7 +55,7 @@ def test_app_config_has_the_events_topic_and_requests_queue() -> None:
     assert (topic.requires_duplicate_detection, topic.duplicate_window) == (True, 600.0)
     filters = {sub.name: [rule.filter for rule in sub.rules] for sub in topic.subscriptions}
     assert filters == {
-        "all": [],
+        "all": [None],
         "failures": [CorrelationFilter(system={}, properties={"status": "failed"})],
         "completed": [CorrelationFilter(system={}, properties={"step": "completed"})],
     }
@@ -74,7 +74,24 @@ def test_sql_true_filter_is_accepted() -> None:
             topic=_topic_with_rule({"FilterType": "Sql", "SqlFilter": {"SqlExpression": "1=1"}})
         )
     )
-    assert topology.topics[0].subscriptions[0].rules[0].filter is None
+    assert topology.topics[0].subscriptions[0].rules[-1].filter is None
+
+
+def test_a_rule_beside_default_leaves_its_true_filter_as_arm_does() -> None:
+    """pulumi-azure-native#4489/#4799, terraform-provider-azurerm#32452: adding a rule through
+    Resource Manager keeps `$Default` (TrueFilter); only a rule named `$Default` replaces it."""
+    correlation = {"FilterType": "Correlation", "CorrelationFilter": {"Properties": {"a": "b"}}}
+    beside = load_topology(_document(topic=_topic_with_rule(correlation)))
+    rules = beside.topics[0].subscriptions[0].rules
+    assert [(rule.name, rule.filter) for rule in rules] == [
+        ("$Default", None),
+        ("r", CorrelationFilter(system={}, properties={"a": "b"})),
+    ]
+    topic = _topic_with_rule(correlation)
+    topic["Subscriptions"][0]["Rules"][0]["Name"] = "$Default"
+    (replaced,) = load_topology(_document(topic=topic)).topics[0].subscriptions[0].rules
+    assert replaced.name == "$Default"
+    assert replaced.filter == CorrelationFilter(system={}, properties={"a": "b"})
 
 
 BAD = {

@@ -50,10 +50,20 @@ def test_capacity_hint_points_at_alternatives() -> None:
     assert "another region" in error.hint
 
 
-def test_authorization_hint_names_the_role() -> None:
-    assert (
-        "Azure Kubernetes Service Contributor Role" in classify_code("AuthorizationFailed", "").hint
+def test_authorization_hint_names_the_action_and_the_manifest() -> None:
+    # ARM's message, as az prints it for a missing right (AuthorizationFailed, 403).
+    message = (
+        "The client 'c' with object id 'c' does not have authorization to perform action "
+        "'Microsoft.ContainerService/managedClusters/agentPools/write' over scope '/subscriptions/"
+        "s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks/agentPools/"
+        "gpu' or the scope is invalid. If access was recently granted, please refresh your "
+        "credentials."
     )
+    error = classify_code("AuthorizationFailed", message, status=403)
+    assert error.kind == "permanent"
+    assert "'Microsoft.ContainerService/managedClusters/agentPools/write'" in error.hint
+    assert "infra/permissions.json" in error.hint
+    assert "Contributor" not in error.hint, "no broader role than the manifest's"
 
 
 @pytest.mark.parametrize(

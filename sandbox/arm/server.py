@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sandbox.arm import defaults, identity, schema
+from sandbox.arm import compute, defaults, identity, prices, schema
 from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Reply
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
@@ -163,6 +163,19 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
                 "DELETE": lambda r, c: r.pool_delete(
                     c.params["sub"], c.params["rg"], c.params["name"], c.params["pool"], c.now
                 ),
+            },
+        ),
+        (
+            _SUB + r"/providers/Microsoft\.Compute/skus",
+            {"GET": lambda r, c: compute.skus(c.query.get("$filter"))},
+        ),
+        (
+            _SUB + r"/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/usages",
+            {
+                "GET": lambda r, c: compute.usages(
+                    c.params["location"],
+                    [p.properties for p in r.pools_in(c.params["sub"], c.params["location"])],
+                )
             },
         ),
         (r"/subscriptions", {"GET": lambda r, c: r.groups.subscription_list()}),
@@ -443,6 +456,8 @@ class ArmSimulator:
             return identity.metadata_endpoints(self.url)
         if path == "/msi/token" and method.upper() == "GET":
             return identity.token(query, headers, self.identity_header)
+        if path == "/api/retail/prices" and method.upper() == "GET":  # public, as on Azure
+            return prices.retail_prices(query)
         self._authenticate(headers)
         self._apply_fault(method, path)
         for pattern, methods in _ROUTES:

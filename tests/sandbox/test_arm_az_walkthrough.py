@@ -148,3 +148,15 @@ def test_the_walkthrough_with_a_stock_azure_cli(az_env: dict[str, str]) -> None:
     assert "(ResourceNotFound)" in gone.stderr
     az(env, "group", "delete", "--name", GROUP, "--yes")
     assert az(env, "group", "exists", "--name", GROUP).stdout.strip() == "false"
+
+
+def test_az_lists_gpu_skus_and_the_zero_nd_h100_v5_quota(az_env: dict[str, str]) -> None:
+    """`az vm list-skus` / `az vm list-usage` (Microsoft.Compute skus and usages) on the sandbox."""
+    skus = az_json(az_env, "vm", "list-skus", "--location", "eastus", "--size", "Standard_NC4as_T4")
+    assert isinstance(skus, list)
+    assert [s["name"] for s in skus] == ["Standard_NC4as_T4_v3"]
+    assert skus[0]["locationInfo"][0]["zones"] == ["1", "2", "3"]
+    usage = az_json(az_env, "vm", "list-usage", "--location", "eastus")
+    assert isinstance(usage, list)
+    limits = {u["name"]["value"]: (u["currentValue"], u["limit"]) for u in usage}
+    assert limits["standardNDSH100v5Family"] == ("0", "0")

@@ -19,6 +19,7 @@ from azure.mgmt.containerservice import ContainerServiceClient
 from sandbox import tls
 from sandbox.arm import ArmSimulator
 from sandbox.clock import ManualClock
+from shared import prices
 from tests.sandbox.test_arm import (
     CLUSTER,
     GROUP,
@@ -150,3 +151,25 @@ def test_retail_prices_answer_a_filter_without_a_token(sim: ArmSimulator, ca: tl
     assert {i["meterName"] for i in items} == {"NC4as T4 v3", "NC4as T4 v3 Spot"}
     assert all(i["armRegionName"] == "westeurope" and i["retailPrice"] > 0 for i in items)
     assert answer.json()["NextPageLink"] is None
+
+
+def test_prices_come_from_the_api_and_from_the_snapshot_when_it_is_unreachable(
+    sim: ArmSimulator, ca: tls.TestCA
+) -> None:
+    asked = prices.fetch(
+        sim.url + "/api/retail/prices", "Standard_NC4as_T4_v3", "eastus", spot=False,
+        verify=str(ca.ca_path),
+    )  # fmt: skip
+    assert asked is not None
+    assert asked.source.endswith("/api/retail/prices")
+    spot = prices.fetch(
+        sim.url + "/api/retail/prices", "Standard_NC4as_T4_v3", "eastus", spot=True,
+        verify=str(ca.ca_path),
+    )  # fmt: skip
+    assert spot is not None
+    assert 0 < spot.hourly < asked.hourly
+    offline = prices.fetch("https://127.0.0.1:9/api/retail/prices", "Standard_NC4as_T4_v3",
+                           "eastus", spot=False)  # fmt: skip
+    assert offline is not None
+    assert offline.hourly == asked.hourly
+    assert offline.source.startswith("snapshot 20")

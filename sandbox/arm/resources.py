@@ -16,7 +16,7 @@ from typing import Any
 
 from azure.mgmt.containerservice.models import AgentPool, ManagedCluster
 
-from sandbox.arm import defaults, schema
+from sandbox.arm import compute, defaults, schema
 from sandbox.arm.features import require_features
 from sandbox.arm.groups import ResourceGroups
 from sandbox.arm.identity import SANDBOX_TENANT_ID
@@ -435,6 +435,8 @@ class ArmResources:
         pool_key = pool_name.lower()
         previous = cluster.pools.get(pool_key)
         pool = _Pool(previous.name if previous else pool_name, properties, "")
+        others = [q for q in self.pools_in(sub, cluster.location) if q is not previous]
+        compute.refuse_over_quota(cluster.location, [q.properties for q in others], properties)
         failure = self._capacity_check([pool])
         pool.state = "Updating" if previous else "Creating"
         pool.in_backend = previous.in_backend if previous else False
@@ -459,6 +461,15 @@ class ArmResources:
             cluster, pool_name.lower(), "delete", (), now, self.timings.pool_delete_seconds
         )
         return Reply(202, None, self.operations.headers(op, True))
+
+    def pools_in(self, sub: str, location: str) -> list[_Pool]:
+        """Every pool of the subscription in a location: what its vCPU quota is used by."""
+        return [
+            pool
+            for key, cluster in self._clusters.items()
+            if key[0] == sub.lower() and _norm(cluster.location) == _norm(location)
+            for pool in cluster.pools.values()
+        ]
 
     def _capacity_check(self, pools: Any) -> tuple[str, str] | None:
         """Answer synchronous capacity errors now; return the failure the operation will end in."""

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from sandbox.arm import authorization, defaults, identity, schema
+from sandbox.arm import authorization, compute, defaults, identity, prices, schema
 from sandbox.arm.authorization import Grant
 from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Reply
 from sandbox.arm.resources import ArmResources
@@ -165,6 +165,19 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
                 "DELETE": lambda r, c: r.pool_delete(
                     c.params["sub"], c.params["rg"], c.params["name"], c.params["pool"], c.now
                 ),
+            },
+        ),
+        (
+            _SUB + r"/providers/Microsoft\.Compute/skus",
+            {"GET": lambda r, c: compute.skus(c.query.get("$filter"))},
+        ),
+        (
+            _SUB + r"/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/usages",
+            {
+                "GET": lambda r, c: compute.usages(
+                    c.params["location"],
+                    [p.properties for p in r.pools_in(c.params["sub"], c.params["location"])],
+                )
             },
         ),
         (r"/subscriptions", {"GET": lambda r, c: r.groups.subscription_list()}),
@@ -454,6 +467,8 @@ class ArmSimulator:
             return identity.metadata_endpoints(self.url)
         if path == "/msi/token" and method.upper() == "GET":
             return identity.token(query, headers, self.identity_header)
+        if path == "/api/retail/prices" and method.upper() == "GET":  # public, as on Azure
+            return prices.retail_prices(query)
         app_identity = self._authenticate(headers)
         partial = app_identity is not None and authorization.authorize(
             self._app_grants, app_identity, method, path

@@ -177,3 +177,15 @@ def test_the_apps_identity_in_az_is_held_to_the_manifest(
     az(env, "aks", "list", "--resource-group", "platform-rg")  # what the manifest grants
     az(az_env, "group", "delete", "--name", "rg-app-check", "--yes")
     assert az(az_env, "group", "exists", "--name", "rg-app-check").stdout.strip() == "false"
+
+
+def test_az_lists_gpu_skus_and_the_zero_nd_h100_v5_quota(az_env: dict[str, str]) -> None:
+    """`az vm list-skus` / `az vm list-usage` (Microsoft.Compute skus and usages) on the sandbox."""
+    skus = az_json(az_env, "vm", "list-skus", "--location", "eastus", "--size", "Standard_NC4as_T4")
+    assert isinstance(skus, list)
+    assert [s["name"] for s in skus] == ["Standard_NC4as_T4_v3"]
+    assert skus[0]["locationInfo"][0]["zones"] == ["1", "2", "3"]
+    usage = az_json(az_env, "vm", "list-usage", "--location", "eastus")
+    assert isinstance(usage, list)
+    limits = {u["name"]["value"]: (u["currentValue"], u["limit"]) for u in usage}
+    assert limits["standardNDSH100v5Family"] == ("0", "0")

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from sandbox import control
 from sandbox.kube.drills import BY_NAME, DRILLS, UnknownDrill
+from sandbox.world import SANDBOX_TOKEN
 
 
 def print_list(out: TextIO) -> None:
@@ -35,7 +36,7 @@ def inject(state_dir: Path, name: str, out: TextIO) -> None:
     request = urllib.request.Request(  # noqa: S310 - https to our own sandbox
         url,
         method="POST",
-        headers={"Authorization": f"Bearer {control.SANDBOX_TOKEN}"},
+        headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
     )
     context = ssl.create_default_context(cafile=state["ca"])
     try:

@@ -29,7 +29,7 @@ from tests.sandbox.test_arm import (
     TOKEN,
     RecordingBackend,
     StaticToken,
-    client_options,
+    aks_for,
     create_cluster,
     finish,
     gpu_pool_body,
@@ -56,16 +56,18 @@ def sim(clock: ManualClock, ca: tls.TestCA) -> Iterator[ArmSimulator]:
 
 @pytest.fixture
 def aks(sim: ArmSimulator, ca: tls.TestCA) -> Iterator[ContainerServiceClient]:
-    with ContainerServiceClient(
-        StaticToken(TOKEN), SUBSCRIPTION, **client_options(sim, ca)
-    ) as client:
+    with aks_for(sim, ca) as client:
         yield client
 
 
 @pytest.fixture
 def compute(sim: ArmSimulator, ca: tls.TestCA) -> Iterator[ComputeManagementClient]:
     with ComputeManagementClient(
-        StaticToken(TOKEN), SUBSCRIPTION, **client_options(sim, ca)
+        StaticToken(TOKEN),
+        SUBSCRIPTION,
+        base_url=sim.url,
+        connection_verify=str(ca.ca_path),
+        polling_interval=0.01,
     ) as client:
         yield client
 

@@ -49,7 +49,11 @@ def ca(tmp_path: Path) -> tls.TestCA:
 @pytest.fixture
 def sim(clock: ManualClock, ca: tls.TestCA) -> Iterator[ArmSimulator]:
     backend = RecordingBackend(ca.ca_path)
-    with ArmSimulator(clock, ca, backend, tokens=frozenset({TOKEN}), timings=TIMINGS) as server:
+    # An operator's token (owner rights): the app's identity is held to infra/permissions.json,
+    # which grants no Microsoft.Compute reads until the preflight step needs them.
+    with ArmSimulator(
+        clock, ca, backend, tokens=frozenset({TOKEN}), timings=TIMINGS, app_tokens=frozenset()
+    ) as server:
         server.add_resource_group(SUBSCRIPTION, GROUP)
         yield server
 

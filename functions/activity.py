@@ -19,6 +19,7 @@ from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
     from shared.arm import ArmAdapter
+    from shared.errors import StepError
     from shared.kube import KubeAdapter
     from shared.request import ProvisionRequest
     from shared.sequence import StepAnswer
@@ -111,6 +112,18 @@ def on_cluster(payload: Any, shape: type[In], operation: Operation[KubeAdapter, 
     return _traced(payload, shape, operation, work)
 
 
+def _while_roles_propagate(error: StepError) -> StepError:
+    """Soon after `azd provision` assigned the roles, AuthorizationFailed is retried (by the
+    wall clock: role propagation happens in Azure's time, not the orchestration's)."""
+    from datetime import UTC
+
+    from shared.errors import while_roles_propagate
+    from shared.settings import current_settings
+
+    assigned_at = current_settings().roles_assigned_at
+    return while_roles_propagate(error, assigned_at, datetime.now(UTC))
+
+
 def decode(payload: Any) -> dict[str, Any]:
     """The worker passes activity input JSON-decoded; a JSON string is accepted too."""
     value = json.loads(payload) if isinstance(payload, str) else payload
@@ -143,6 +156,7 @@ def _traced(
             request = ProvisionRequest.model_validate(raw["request"])
             result = work(request, TypeAdapter(shape).validate_python(raw))
         except StepError as error:
+            error = _while_roles_propagate(error)
             answer = StepAnswer(error=error.to_wire(), retry_after=error.retry_after)
         else:
             answer = result if isinstance(result, StepAnswer) else StepAnswer(value=dump(result))

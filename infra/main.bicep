@@ -113,10 +113,20 @@ only for requests with `entraId: true` (Entra ID clusters with Azure RBAC have n
 so the identity needs a Kubernetes role to install the device plugin and run the job).''')
 param grantKubernetesClusterAdmin bool = false
 
+@allowed(['AzureStorage', 'DurableTaskScheduler'])
+@description('''Where Durable Functions keeps orchestrations (GPUPROV_ORCHESTRATION_BACKEND): AzureStorage
+(queues and tables in the app's storage account) or DurableTaskScheduler (a Durable Task
+Scheduler and task hub, Azure's managed engine for scale-out).''')
+param orchestrationBackend string = 'AzureStorage'
+
 @maxValue(1000)
 @minValue(1)
 @description('Most instances Flex Consumption scales the app out to.')
 param maximumInstanceCount int = 40
+
+@description('''Leave unset: when this deployment runs. The app retries AuthorizationFailed for 10
+minutes after it (GPUPROV_ROLES_ASSIGNED_AT), while the role assignments it made propagate.''')
+param deployedAt string = utcNow('o')
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -128,6 +138,9 @@ var targetGroupNames = [for group in targetResourceGroups: group.name]
 var targetGroupSubscriptions = [for group in targetResourceGroups: group.subscriptionId]
 var ownerTag = empty(owner) ? take('gpuprov-${environmentName}', 63) : owner
 var targetSubscriptions = join(union(targetGroupSubscriptions, []), ',')
+var useScheduler = orchestrationBackend == 'DurableTaskScheduler'
+// host.json's durableTask.hubName: the Azure Storage task hub's prefix, or the scheduler's hub.
+var taskHubName = 'gpuprov'
 
 resource resourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -181,6 +194,18 @@ module serviceBus 'modules/servicebus.bicep' = {
   }
 }
 
+module durableTask 'modules/durabletask.bicep' = if (useScheduler) {
+  name: 'durabletask'
+  scope: resourceGroup
+  params: {
+    name: 'dts-gpuprov-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    taskHubName: taskHubName
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: resourceGroup
@@ -210,7 +235,12 @@ module functionApp 'modules/functionapp.bicep' = {
     reaperDryRun: reaperDryRun
     reaperGraceHours: reaperGraceHours
     reaperSubscriptions: reaperSubscriptions
+    rolesAssignedAt: deployedAt
+    durableTaskSchedulerEndpoint: useScheduler ? durableTask.outputs.endpoint : ''
   }
+  // The app (re)starts with its new settings only once its roles exist; ARM may still take
+  // minutes to apply them, which the app rides out (GPUPROV_ROLES_ASSIGNED_AT).
+  dependsOn: [targetGroupRoles, featureRegistrationRole]
 }
 
 // The AKS roles, only where requests may create clusters and pools.
@@ -242,5 +272,6 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output GPUPROV_EVENTS_TOPIC string = serviceBus.outputs.eventsTopicName
 output GPUPROV_OWNER string = ownerTag
+output GPUPROV_ORCHESTRATION_BACKEND string = orchestrationBackend
 output PROVISIONER_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output PROVISIONER_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -45,6 +46,20 @@ NEVER = "0 0 0 1 1 *"
 C = TypeVar("C", bound=Clock)
 
 
+@cache
+def allowed_resource_groups() -> tuple[tuple[str, str], ...]:
+    """The sandbox deployment's allowed resource groups (subscription, name): myResourceGroup and
+    every example's, as `allowedResourceGroups` would name them to infra/main.bicep. The app's
+    identity holds its AKS role on these and nowhere else (`sandbox.arm.authorization`), and
+    `app_settings` names them in GPUPROV_ALLOWED_RESOURCE_GROUPS, so the policy and the roles
+    agree as they do on Azure."""
+    groups = {(SUBSCRIPTION, RESOURCE_GROUP): None}
+    for path in sorted(EXAMPLES.glob("*.json")):
+        request = json.loads(path.read_text())
+        groups[(request["subscriptionId"], request["resourceGroup"])] = None
+    return tuple(groups)
+
+
 def app_settings(
     arm_url: str,
     ca_path: Path | str,
@@ -64,6 +79,9 @@ def app_settings(
         "GPUPROV_ARM_ENDPOINT": arm_url,
         "GPUPROV_CA_BUNDLE": str(ca_path),
         "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
+        "GPUPROV_ALLOWED_RESOURCE_GROUPS": ",".join(
+            dict.fromkeys(name for _, name in allowed_resource_groups())
+        ),
     }
     if reaper_schedule is not None:
         values["GPUPROV_REAPER_SCHEDULE"] = reaper_schedule
@@ -162,6 +180,7 @@ def open_world(
                 kube,
                 tokens=frozenset({SANDBOX_TOKEN}),
                 timings=arm_timings or ArmTimings(),
+                app_resource_groups=allowed_resource_groups(),
             )
         )
         kube.attach_arm(arm)  # `gpuprov sandbox fault` injects ARM faults through kube's front

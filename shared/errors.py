@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Literal
 
 from azure.core.exceptions import (
@@ -29,6 +30,7 @@ from shared.wire import HistoryModel
 ErrorKind = Literal["transient", "capacity", "quota", "permanent"]
 
 TRANSIENT_CODES = frozenset({"OperationNotAllowed", "TooManyRequests", "RetryableError"})
+AUTHORIZATION_CODES = frozenset({"AuthorizationFailed", "LinkedAuthorizationFailed"})
 CAPACITY_CODES = frozenset(
     {
         "SkuNotAvailable",
@@ -109,6 +111,36 @@ def classify_code(
     return StepError(kind, code, message, hint, retry_after)
 
 
+ROLE_PROPAGATION = timedelta(minutes=10)
+"""How long a new role assignment may take to apply: "Azure Resource Manager sometimes caches
+configurations and data to improve performance. When you assign roles or remove role
+assignments, it can take up to 10 minutes for changes to take effect" (learn.microsoft.com,
+Troubleshoot Azure RBAC, "Role assignment changes are not being detected")."""
+PROPAGATION_RETRY_SECONDS = 120
+"""Retry-After given to such a retry: RunOptions' transient retries (5) at RunOptions'
+longest poll (120 s) ride out the whole ten minutes."""
+
+
+def while_roles_propagate(
+    error: StepError, assigned_at: datetime | None, now: datetime
+) -> StepError:
+    """An AuthorizationFailed within ROLE_PROPAGATION of the deployment (re)assigning the
+    identity's roles is transient: retried, not failed, while ARM's cache catches up. Later,
+    or with no deployment time known (the sandbox), it stays permanent."""
+    if error.code not in AUTHORIZATION_CODES or assigned_at is None:
+        return error
+    if not timedelta(0) <= now - assigned_at <= ROLE_PROPAGATION:
+        return error
+    return StepError(
+        "transient",
+        error.code,
+        error.message,
+        f"The roles were assigned at {assigned_at.isoformat()} and can take up to 10 minutes "
+        f"to apply: the step is tried again. If it keeps failing: {error.hint}",
+        PROPAGATION_RETRY_SECONDS,
+    )
+
+
 def classify(
     exc: AzureError, *, vm_size: str | None = None, location: str | None = None
 ) -> StepError:
@@ -184,7 +216,7 @@ def _hint(
             "run `az provider register --namespace Microsoft.ContainerService` once (it needs "
             "Contributor on the subscription and takes a few minutes), then submit again."
         )
-    if code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
+    if code in AUTHORIZATION_CODES:
         # ARM names the action: "... does not have authorization to perform action '<action>'".
         named = re.search(r"perform action '([^']+)'", message)
         action = f"'{named.group(1)}'" if named else "the action in the message"

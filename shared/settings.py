@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from shared.ownership import DEFAULT_OWNER
 
@@ -24,6 +24,13 @@ def _split_list(value: object) -> object:
 
 
 AllowList = Annotated[frozenset[str], BeforeValidator(_split_list)]
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalTime = Annotated[AwareDatetime | None, BeforeValidator(_blank_is_none)]
 
 
 class SettingsError(ValueError):
@@ -98,6 +105,8 @@ class Settings(BaseModel):
     """Client id of the user-assigned managed identity DefaultAzureCredential uses on Azure."""
     trace_console: bool = Field(default=False, alias="GPUPROV_TRACE_CONSOLE")
     """True: print traces (a span per step, the ARM and Kubernetes calls) to the console."""
+    roles_assigned_at: OptionalTime = Field(default=None, alias="GPUPROV_ROLES_ASSIGNED_AT")
+    """When infra/ last assigned the roles; AuthorizationFailed is retried 10 minutes after it."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -118,7 +127,12 @@ class Settings(BaseModel):
         for field in cls.model_fields.values():
             assert field.alias is not None
             default = field.default
-            shown = ",".join(sorted(default)) if isinstance(default, frozenset) else str(default)
+            if default is None:
+                shown = ""
+            elif isinstance(default, frozenset):
+                shown = ",".join(sorted(default))
+            else:
+                shown = str(default)
             rows.append((field.alias, shown, field.description or ""))
         return rows
 

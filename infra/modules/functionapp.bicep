@@ -30,6 +30,10 @@ param reaperSchedule string
 param reaperDryRun bool
 param reaperGraceHours int
 param reaperSubscriptions string
+@description('When the deployment assigned the identity\'s roles (ISO 8601).')
+param rolesAssignedAt string
+@description('The Durable Task Scheduler\'s endpoint; empty: Durable Functions on Azure Storage.')
+param durableTaskSchedulerEndpoint string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -47,6 +51,13 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 // does not have.
 var resourceManager = environment().resourceManager
 var armEndpoint = endsWith(resourceManager, '/') ? substring(resourceManager, 0, length(resourceManager) - 1) : resourceManager
+// The orchestration backend, as app settings overriding host.json's durableTask.storageProvider
+// (host.json reference, "Override host.json values": AzureFunctionsJobHost__path__to__setting).
+// Azure Storage: the extension's own defaults, said explicitly (provider `AzureStorage` on the
+// AzureWebJobsStorage connection). Durable Task Scheduler: provider `azureManaged` (extension
+// bundle 4.32.0 or later) on an identity-based connection string naming the scheduler's
+// endpoint and this identity; the task hub is host.json's hubName.
+var useScheduler = !empty(durableTaskSchedulerEndpoint)
 var serviceBusNamespace = replace(replace(serviceBus.properties.serviceBusEndpoint, 'https://', ''), ':443/', '')
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -108,6 +119,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GPUPROV_REAPER_DRY_RUN', value: string(reaperDryRun) }
         { name: 'GPUPROV_REAPER_GRACE_HOURS', value: string(reaperGraceHours) }
         { name: 'GPUPROV_REAPER_SUBSCRIPTIONS', value: reaperSubscriptions }
+        { name: 'GPUPROV_ROLES_ASSIGNED_AT', value: rolesAssignedAt }
+        { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type', value: useScheduler ? 'azureManaged' : 'AzureStorage' }
+        { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName', value: useScheduler ? 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING' : 'AzureWebJobsStorage' }
+        { name: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING', value: useScheduler ? 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}' : '' }
         // Traces go to Application Insights; console traces are for running locally.
         { name: 'GPUPROV_TRACE_CONSOLE', value: 'False' }
       ]

@@ -21,10 +21,15 @@ var serviceBusDataSender = subscriptionResourceId('Microsoft.Authorization/roleD
 var serviceBusDataReceiver = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0')
 
 // Example subscriptions: `all` receives every event; the others one correlation filter each on
-// the application properties every event carries (requestId, step, status). Resource Manager
+// the application properties every event carries (requestId, step, status). Service Bus
 // creates every subscription with the rule `$Default` (TrueFilter) and adding another rule does
-// not remove it (pulumi-azure-native#4489 and #4799, terraform-provider-azurerm#32452), so the
-// filter is put on `$Default` itself: the subscription then has that one rule, and filters.
+// not remove it: "Whenever a new subscription is created, a default rule is always added. The
+// default rule is a TrueRuleFilter which will enable all messages in the topic to reach
+// subscription" (.NET CreateRuleOptions.DefaultRuleName docs); Pulumi azure-native's DefaultRule
+// resource ("the `$Default` rule that Azure automatically creates alongside every ServiceBus
+// subscription"; pulumi-azure-native#4489, #4799); azure-sdk-for-java#37856;
+// terraform-provider-azurerm#32452. So the filter is put on `$Default` itself (a PUT of that
+// rule replaces its TrueFilter): the subscription then has that one rule, and filters.
 var filteredSubscriptions = [
   { name: 'failures', ruleName: '$Default', properties: { status: 'failed' } }
   { name: 'completed', ruleName: '$Default', properties: { step: 'completed' } }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,18 +64,27 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, Any]:
     return manifest
 
 
-def manifest_grants(manifest: dict[str, Any] | None = None) -> tuple[Grant, ...]:
-    """The manifest's custom roles as the sandbox assigns them: the resource-group role on every
-    resource group (every group is an allowed one in the sandbox) and the feature-registration
-    role on every subscription."""
+def manifest_grants(
+    resource_groups: Iterable[tuple[str, str]], manifest: dict[str, Any] | None = None
+) -> tuple[Grant, ...]:
+    """The manifest's custom roles where the deployment assigns them: the resource-group role on
+    each allowed (subscription, resource group) and nowhere else (infra/main.bicep deploys
+    target-group-roles.bicep once per entry of `allowedResourceGroups`), and the
+    feature-registration role at those groups' subscriptions (the sandbox deploys as with
+    grantFeatureRegistration=true, so the examples' preview feature can be registered)."""
     roles = (manifest or load_manifest())["customRoles"]
 
     def actions(role: str) -> tuple[str, ...]:
         return tuple(entry["action"] for entry in roles[role]["actions"])
 
+    groups = tuple(resource_groups)
+    subscriptions = dict.fromkeys(subscription.lower() for subscription, _ in groups)
     return (
-        Grant("/subscriptions/*/resourceGroups/*", actions("resourceGroup")),
-        Grant("/subscriptions/*", actions("subscription")),
+        *(
+            Grant(f"/subscriptions/{sub}/resourceGroups/{name}", actions("resourceGroup"))
+            for sub, name in groups
+        ),
+        *(Grant(f"/subscriptions/{sub}", actions("subscription")) for sub in subscriptions),
     )
 
 

@@ -276,13 +276,17 @@ class ArmSimulator:
         tokens: frozenset[str] = frozenset({"sandbox-token"}),
         timings: ArmTimings = ArmTimings(),  # noqa: B008 - frozen value object
         app_tokens: frozenset[str] = frozenset({"sandbox-token"}),
+        app_resource_groups: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.clock = clock
         self.ca = ca
         self.tokens = tokens
         self.app_tokens = app_tokens
         """Tokens (among `tokens`) that are the app's identity: held to infra/permissions.json."""
-        self._app_grants: tuple[Grant, ...] = authorization.manifest_grants()
+        self._app_grants = authorization.manifest_grants(app_resource_groups)
+        """infra/permissions.json's roles on `app_resource_groups` (subscription, name): the
+        deployment's allowed resource groups, the only ones where the app holds its AKS role."""
+        self._pending_grants: list[tuple[float, tuple[Grant, ...]]] = []
         self.identity_header = uuid.uuid4().hex
         """What `IDENTITY_HEADER` must say for the managed-identity token endpoint to answer."""
         self.timings = timings
@@ -375,10 +379,24 @@ class ArmSimulator:
         with self._lock:
             self._resources.registrations.set_feature_state(subscription, namespace, name, state)
 
-    def set_app_permissions(self, grants: tuple[Grant, ...]) -> None:
-        """What the app's identity may do from now on (default: infra/permissions.json)."""
+    def set_app_permissions(
+        self, grants: tuple[Grant, ...], effective_at: float | None = None
+    ) -> None:
+        """What the app's identity may do from now on (default: infra/permissions.json), or
+        from `effective_at` on the clock: a new role assignment reaches ARM's authorization
+        cache minutes later ("it can take up to 10 minutes for changes to take effect",
+        learn.microsoft.com, Troubleshoot Azure RBAC)."""
         with self._lock:
-            self._app_grants = grants
+            if effective_at is None:
+                self._app_grants = grants
+            else:
+                self._pending_grants.append((effective_at, grants))
+
+    @property
+    def app_grants(self) -> tuple[Grant, ...]:
+        """What the app's identity may do now."""
+        with self._lock:
+            return self._app_grants
 
     def add_capacity_rule(self, rule: CapacityRule) -> None:
         with self._lock:
@@ -470,6 +488,10 @@ class ArmSimulator:
         if path == "/api/retail/prices" and method.upper() == "GET":  # public, as on Azure
             return prices.retail_prices(query)
         app_identity = self._authenticate(headers)
+        with self._lock:
+            for due in [p for p in self._pending_grants if p[0] <= now]:
+                self._pending_grants.remove(due)
+                self._app_grants = due[1]
         partial = app_identity is not None and authorization.authorize(
             self._app_grants, app_identity, method, path
         )

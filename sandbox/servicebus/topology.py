@@ -206,7 +206,9 @@ def _subscription(raw: Any, where: str, topic: str) -> Subscription:
         # As through Resource Manager: every subscription is created with the rule `$Default`
         # (TrueFilter) and adding rules does not remove it (pulumi-azure-native#4489, #4799:
         # "Azure automatically creates a `$Default` rule (TrueFilter) alongside every
-        # ServiceBus subscription"; terraform-provider-azurerm#32452 deletes it explicitly).
+        # ServiceBus subscription"; terraform-provider-azurerm#32452 deletes it explicitly;
+        # .NET CreateRuleOptions.DefaultRuleName: "Whenever a new subscription is created, a
+        # default rule is always added ... a TrueRuleFilter"; azure-sdk-for-java#37856).
         # A rule named `$Default` here replaces it, as a PUT of that rule does on Azure.
         rules = (Rule(DEFAULT_RULE, None), *rules)
     return Subscription(name=name, settings=_settings(props, where), rules=rules)

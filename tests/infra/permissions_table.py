@@ -19,11 +19,15 @@ END = "<!-- end of permissions table -->"
 
 
 def render(manifest: dict[str, Any]) -> str:
-    """One row per role: built-in roles first, then each custom role's actions."""
+    """Built-in roles first, a row per data action under each, then each custom role's
+    actions."""
     rows = ["| role | scope | actions | why |", "|---|---|---|---|"]
     for role in manifest["builtInRoles"]:
         name, scope, why = role["role"], role["scope"], role["for"]
-        rows.append(f"| {name} (built-in) | {scope} | (the built-in role's) | {why} |")
+        rows.append(f"| {name} (built-in `{role['id']}`) | {scope} | data actions: | {why} |")
+        rows.extend(
+            f"|  |  | `{entry['dataAction']}` | {entry['for']} |" for entry in role["dataActions"]
+        )
     for role in manifest["customRoles"].values():
         for i, entry in enumerate(role["actions"]):
             name = f'custom "{role["roleName"]}"' if i == 0 else ""

@@ -167,6 +167,16 @@ def test_a_secret_in_a_setting_is_caught(name: str, value: str) -> None:
     assert any(finding.startswith(f"{name}: ") for finding in secrets_in(settings))
 
 
+def test_the_app_knows_when_its_roles_were_assigned(app_settings: dict[str, str]) -> None:
+    """The propagation retry (shared/errors.py while_roles_propagate) counts from the
+    deployment's own time, and the app starts only after its role assignments exist."""
+    main = read(INFRA / "main.bicep")
+    assert app_settings["GPUPROV_ROLES_ASSIGNED_AT"] == "rolesAssignedAt"
+    assert re.search(r"^param deployedAt string = utcNow\('o'\)$", main, re.M)
+    assert "    rolesAssignedAt: deployedAt\n" in main
+    assert "  dependsOn: [targetGroupRoles, featureRegistrationRole]\n}" in main
+
+
 def test_application_insights_accepts_only_entra_tokens() -> None:
     (component,) = [
         r

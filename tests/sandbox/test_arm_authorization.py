@@ -23,7 +23,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from sandbox import tls
 from sandbox.arm import ArmSimulator, ArmTimings
-from sandbox.arm.authorization import Grant, manifest_grants, required_action
+from sandbox.arm.authorization import manifest_grants, required_action
 from sandbox.arm.identity import APP_CLIENT_ID, APP_OBJECT_ID
 from sandbox.clock import ManualClock
 from shared.credentials import StaticTokenCredential
@@ -113,8 +113,11 @@ def ca(tmp_path: Path) -> tls.TestCA:
 def arm(ca: tls.TestCA) -> Iterator[ArmSimulator]:
     tokens = frozenset({APP_TOKEN, OWNER_TOKEN})
     timings = ArmTimings(retry_after_seconds=0)
-    with ArmSimulator(ManualClock(), ca, tokens=tokens, timings=timings) as server:
-        for group in ("rg-a", "rg-b"):
+    allowed = ((SUBSCRIPTION, "rg-a"), (SUBSCRIPTION, "rg-b"))
+    with ArmSimulator(
+        ManualClock(), ca, tokens=tokens, timings=timings, app_resource_groups=allowed
+    ) as server:
+        for group in ("rg-a", "rg-b", "rg-not-allowed"):
             server.add_resource_group(SUBSCRIPTION, group)
             server.add_cluster(SUBSCRIPTION, group, f"aks-{group}")
         yield server
@@ -166,18 +169,41 @@ def test_a_managed_identity_token_for_the_apps_client_id_is_the_apps(
         assert not client.resource_groups.check_existence("rg-b")
 
 
-def test_a_subscription_list_shows_only_the_groups_the_app_holds_rights_on(
+def test_the_app_holds_its_aks_role_only_on_the_allowed_resource_groups(
     arm: ArmSimulator,
 ) -> None:
-    (group_role, subscription_role) = manifest_grants()
-    only_a = Grant(f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-a", group_role.actions)
-    arm.set_app_permissions((only_a, subscription_role))
-    with ContainerServiceClient(
-        StaticTokenCredential(APP_TOKEN),
+    """infra/main.bicep assigns the resource-group role once per allowed resource group, so a
+    group outside the list is as closed to the app as to a stranger; the owner still sees it."""
+    with aks_for(arm, APP_TOKEN) as aks:
+        assert aks.managed_clusters.get("rg-b", "aks-rg-b").name == "aks-rg-b"
+        assert sorted(str(c.name) for c in aks.managed_clusters.list()) == ["aks-rg-a", "aks-rg-b"]
+        with pytest.raises(HttpResponseError) as refused:
+            aks.managed_clusters.get("rg-not-allowed", "aks-rg-not-allowed")
+    assert refused.value.status_code == 403
+    assert refused.value.error is not None
+    assert refused.value.error.code == "AuthorizationFailed"
+    assert (
+        "'Microsoft.ContainerService/managedClusters/read' over scope "
+        f"'/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-not-allowed/" in str(refused.value)
+    )
+    with aks_for(arm, OWNER_TOKEN) as aks:
+        assert len(list(aks.managed_clusters.list())) == 3
+
+
+def aks_for(arm: ArmSimulator, token: str) -> ContainerServiceClient:
+    return ContainerServiceClient(
+        StaticTokenCredential(token),
         SUBSCRIPTION,
         base_url=arm.url,
         connection_verify=str(arm.ca.ca_path),
-    ) as aks:
+    )
+
+
+def test_a_subscription_list_shows_only_the_groups_the_app_holds_rights_on(
+    arm: ArmSimulator,
+) -> None:
+    arm.set_app_permissions(manifest_grants([(SUBSCRIPTION, "rg-a")]))
+    with aks_for(arm, APP_TOKEN) as aks:
         assert [c.name for c in aks.managed_clusters.list()] == ["aks-rg-a"]
         with pytest.raises(HttpResponseError) as refused:
             aks.managed_clusters.get("rg-b", "aks-rg-b")

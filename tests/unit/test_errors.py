@@ -7,10 +7,18 @@ missing role; connection failures as transient; the wire form round-trips for hi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-from shared.errors import StepError, StepErrorWire, classify, classify_code
+from shared.errors import (
+    StepError,
+    StepErrorWire,
+    classify,
+    classify_code,
+    while_roles_propagate,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +104,32 @@ def test_parent_resource_not_found_hint_says_how_to_fix_it() -> None:
     hint = classify_code("ParentResourceNotFound", "Parent resource 'aks' not found.").hint
     assert "not in that resource group" in hint
     assert "newCluster" in hint
+
+
+AUTH = StepError("permanent", "AuthorizationFailed", "no", "add it to infra/permissions.json")
+DEPLOYED = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("error", "assigned_at", "minutes_later", "kind"),
+    [
+        (AUTH, DEPLOYED, 3, "transient"),
+        (AUTH, DEPLOYED, 10, "transient"),
+        (AUTH, DEPLOYED, 11, "permanent"),
+        (AUTH, DEPLOYED, -1, "permanent"),
+        (AUTH, None, 3, "permanent"),
+        (StepError("permanent", "BadRequest", "no", ""), DEPLOYED, 3, "permanent"),
+    ],
+    ids=["just-deployed", "ten-minutes", "later", "before", "no-deployment-time", "other-code"],
+)
+def test_authorization_failed_is_retried_only_while_roles_propagate(
+    error: StepError, assigned_at: datetime | None, minutes_later: int, kind: str
+) -> None:
+    now = DEPLOYED + timedelta(minutes=minutes_later)
+    seen = while_roles_propagate(error, assigned_at, now)
+    assert seen.kind == kind
+    assert seen.code == error.code
+    if kind == "transient":
+        assert seen.retry_after == 120
+        assert "up to 10 minutes" in seen.hint
+        assert error.hint in seen.hint, "the permanent hint still says what to fix"

@@ -340,6 +340,15 @@ class Namespace:
     def has_store(self, path: str) -> bool:
         return path.lower() in self._stores
 
+    def rules(self, path: str) -> tuple[Rule, ...]:
+        """A subscription's rules in order (`$Default` first, as Service Bus lists them)."""
+        store = self.store(path)
+        for routes in self._routes.values():
+            for rules, target in routes:
+                if target is store and rules is not None:
+                    return rules
+        raise EntityNotFound(f"'{path}' is not a subscription: only subscriptions have rules.")
+
     def store(self, path: str) -> MessageStore:
         try:
             return self._stores[path.lower()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from proton import UNDESCRIBED, Array, Data, Message, timestamp
+from proton import UNDESCRIBED, Array, Data, Described, Message, timestamp, ulong
 
 from sandbox.servicebus.entities import (
     EntityNotFound,
@@ -22,6 +22,7 @@ from sandbox.servicebus.entities import (
     Namespace,
     SessionUnavailable,
 )
+from sandbox.servicebus.topology import CorrelationFilter, Rule
 
 LOCK_LOST = "com.microsoft:message-lock-lost"
 MESSAGE_NOT_FOUND = "com.microsoft:message-not-found"
@@ -145,6 +146,47 @@ def _get_session_state(namespace: Namespace, path: str, body: Mapping[str, Any])
     return 200, {"session-state": state}, set()
 
 
+# Descriptors of the rule descriptions `com.microsoft:enumerate-rules` answers with (Service Bus
+# AMQP request-response, "Get rules"; the Node SDK's core-amqp Constants.descriptorCodes).
+RULE_DESCRIPTION = ulong(0x0000013700000004)
+EMPTY_RULE_ACTION = ulong(0x0000013700000005)
+TRUE_FILTER = ulong(0x0000001370000007)
+CORRELATION_FILTER = ulong(0x0000001370000009)
+_SYSTEM_FIELDS = (  # the correlation filter's list order, as topology.py names the fields
+    "correlation_id",  # correlation-id
+    "id",  # message-id
+    "address",  # to
+    "reply_to",  # reply-to
+    "subject",  # label
+    "group_id",  # session-id
+    "reply_to_group_id",  # reply-to-session-id
+    "content_type",  # content-type
+)
+
+
+def _enumerate_rules(namespace: Namespace, path: str, body: Mapping[str, Any]) -> _Reply:
+    """A subscription's rules, `skip` and `top` as the SDKs page them: each a rule-description
+    (filter, action, name), the TrueFilter as `1=1`."""
+    rules = namespace.rules(path)
+    skip, top = int(body.get("skip", 0)), int(body.get("top", len(rules)))
+    found = rules[skip : skip + top]
+    if not found:
+        return 204, {}, set()
+    return 200, {"rules": [{"rule-description": _rule(rule)} for rule in found]}, set()
+
+
+def _rule(rule: Rule) -> Described:
+    action = Described(EMPTY_RULE_ACTION, [])
+    return Described(RULE_DESCRIPTION, [_filter(rule.filter), action, rule.name])
+
+
+def _filter(found: CorrelationFilter | None) -> Described:
+    if found is None:
+        return Described(TRUE_FILTER, ["1=1", None])
+    system = [found.system.get(name) for name in _SYSTEM_FIELDS]
+    return Described(CORRELATION_FILTER, [*system, cast(Any, dict(found.properties))])
+
+
 _OPERATIONS: dict[str, Callable[[Namespace, str, Mapping[str, Any]], _Reply]] = {
     "com.microsoft:schedule-message": _schedule,
     "com.microsoft:cancel-scheduled-message": _cancel_scheduled,
@@ -155,6 +197,7 @@ _OPERATIONS: dict[str, Callable[[Namespace, str, Mapping[str, Any]], _Reply]] = 
     "com.microsoft:renew-session-lock": _renew_session_lock,
     "com.microsoft:set-session-state": _set_session_state,
     "com.microsoft:get-session-state": _get_session_state,
+    "com.microsoft:enumerate-rules": _enumerate_rules,
 }
 
 

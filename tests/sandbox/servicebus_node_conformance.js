@@ -239,6 +239,22 @@ const checks = {
     for (const message of everything) await all.completeMessage(message);
     return "rules routed by application property";
   },
+
+  // the subscriptions' rules as the SDK's rule manager lists them: `$Default` alone, its
+  // TrueFilter (1=1) on `all`, replaced by the correlation filter on `failures`
+  async defaultRule(client) {
+    const all = await client.createRuleManager("gpu-provisioning-events", "all").getRules();
+    const shown = (rules) => JSON.stringify(rules.map((r) => [r.name, r.filter]));
+    expect(all.length === 1 && all[0].name === "$Default", `all has ${shown(all)}`);
+    expect(all[0].filter.sqlExpression === "1=1", `all's filter ${shown(all)}`);
+    const failures = await client
+      .createRuleManager("gpu-provisioning-events", "failures")
+      .getRules();
+    expect(failures.length === 1 && failures[0].name === "$Default", `${shown(failures)}`);
+    const props = failures[0].filter.applicationProperties;
+    expect(props && props.status === "failed", `failures' filter ${shown(failures)}`);
+    return "$Default alone on each subscription, filtering where Config.json says";
+  },
 };
 
 async function main() {

@@ -4,7 +4,9 @@ Each check of `servicebus_node_conformance.js` runs in its own Node process with
 entities: send/receive/complete, a message without message id, abandon (delivery count + 1,
 modified properties applied, dead-lettered at MaxDeliveryCount), dead-letter, defer and receive
 deferred, peek, scheduled messages and cancel, lock renewal, TTL expiry dead-lettered, sessions
-(RequiresSession in Config.json), and topic subscriptions with correlation rules. The broker runs
+(RequiresSession in Config.json), topic subscriptions with correlation rules, and each
+subscription's rules listed by the SDK's rule manager (`$Default` alone, filtering where
+Config.json puts the filter on it). The broker runs
 on real time: these checks wait out short locks, schedules and time-to-live.
 """
 
@@ -37,6 +39,7 @@ CHECKS = [
     "ttlExpiry",
     "sessions",
     "topicRules",
+    "defaultRule",
 ]
 
 

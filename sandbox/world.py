@@ -64,6 +64,7 @@ def app_settings(
         "GPUPROV_ARM_ENDPOINT": arm_url,
         "GPUPROV_CA_BUNDLE": str(ca_path),
         "GPUPROV_STATIC_TOKEN": SANDBOX_TOKEN,
+        "GPUPROV_PRICES_ENDPOINT": f"{arm_url}/api/retail/prices",
     }
     if reaper_schedule is not None:
         values["GPUPROV_REAPER_SCHEDULE"] = reaper_schedule

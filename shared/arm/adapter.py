@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
+from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.resource.features import FeatureClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from shared.arm import access, features, operations, reconcile
 from shared.arm.cluster import ManagedCluster
+from shared.arm.compute import read_compute
 from shared.arm.features import FeatureRegistration
 from shared.arm.handles import JsonDict, OperationHandle, OperationStatus
 from shared.arm.pool import AgentPool, Candidate
@@ -29,7 +31,12 @@ from shared.ownership import Ownership
 from shared.request import PreviewFeature, ProvisionRequest
 from shared.settings import Settings
 
-_Client = ContainerServiceClient | FeatureClient | ResourceManagementClient
+if TYPE_CHECKING:
+    from shared.preflight import Plan  # it imports shared.arm's resource modules
+
+_Client = (
+    ComputeManagementClient | ContainerServiceClient | FeatureClient | ResourceManagementClient
+)
 
 
 class ArmAdapter:
@@ -90,6 +97,30 @@ class ArmAdapter:
         return client
 
     # -- the run -----------------------------------------------------------------------------
+
+    def preflight(self, request: ProvisionRequest) -> Plan:
+        """Read-only: the location's SKUs and quotas and the candidates' prices, judged."""
+        from shared import preflight, prices
+
+        sizes = list(
+            dict.fromkeys([request.node_pool.vm_size, *request.node_pool.alternative_vm_sizes])
+        )
+        compute = self._client(ComputeManagementClient, request.subscription_id)
+        view = read_compute(compute, request.location, sizes)
+        spot = request.node_pool.spot is not None
+        endpoint = self._settings.prices_endpoint
+        found = {
+            size.lower(): (
+                prices.from_snapshot(size, spot=spot)
+                if endpoint == "snapshot"
+                else prices.fetch(endpoint, size, request.location, spot=spot,
+                                  verify=self._settings.ca_bundle or True)
+            )
+            for size in sizes
+        }  # fmt: skip
+        settings = self._settings
+        budget = preflight.budget_for(request, settings.default_budget, settings.max_budget)
+        return preflight.judge(request, view, found, budget)
 
     def register_features(
         self,

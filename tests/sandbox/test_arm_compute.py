@@ -167,7 +167,7 @@ def test_prices_come_from_the_api_and_from_the_snapshot_when_it_is_unreachable(
         verify=str(ca.ca_path),
     )  # fmt: skip
     assert asked is not None
-    assert asked.source.endswith("/api/retail/prices")
+    assert asked.source == "retail prices API (127.0.0.1)"
     spot = prices.fetch(
         sim.url + "/api/retail/prices", "Standard_NC4as_T4_v3", "eastus", spot=True,
         verify=str(ca.ca_path),

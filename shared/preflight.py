@@ -120,7 +120,9 @@ def quota_page(subscription_id: str, quota: QuotaCheck) -> str:
             }
         ],
     }
-    return f"{QUOTA_BLADE}/Parameters/{quote(json.dumps(parameters, separators=(',', ':')))}"
+    # quoted as ARM's message quotes it: braces and quotes escaped, `:,[]` kept
+    text = quote(json.dumps(parameters, separators=(",", ":")), safe=":,[]")
+    return f"{QUOTA_BLADE}/Parameters/{text}"
 
 
 def hours_kept(request: ProvisionRequest) -> float:
@@ -176,8 +178,8 @@ def judge(
                 reasons.append(f"{sku.name} has no spot VMs")
             quota = _quota_checks(view, sku.family, sku.vcpus * pool.node_count, spot)
             reasons += [
-                f"needs {q.needed} vCPUs of {q.name} in {q.location}: limit {q.limit}, used "
-                f"{q.used}"
+                f"{sku.name} needs {q.needed} vCPUs of {q.name} in {q.location}: limit "
+                f"{q.limit}, used {q.used}"
                 for q in quota
                 if not q.fits
             ]

@@ -78,11 +78,6 @@ def make_plan(request: ProvisionRequest, settings: Settings) -> Plan:
         return arm.preflight(request)
 
 
-def as_json(plan: Plan) -> dict[str, object]:
-    """The plan on the wire (CLI --json and POST /api/plan): camelCase, with `canRun`."""
-    return {"canRun": plan.can_run, **plan.model_dump(mode="json", by_alias=True)}
-
-
 def plan(raw: bytes, values: Mapping[str, str], out: TextIO, err: TextIO, json_output: bool) -> int:
     """Print the plan; InvalidRequest and SettingsError raise, a StepError is exit 1."""
     from shared.errors import StepError
@@ -95,7 +90,7 @@ def plan(raw: bytes, values: Mapping[str, str], out: TextIO, err: TextIO, json_o
         print(f"gpuprov plan: could not ask Azure: {error.code}: {error.message}", file=err)
         return EXIT_FAILED
     if json_output:
-        print(json.dumps(as_json(found), indent=2), file=out)
+        print(json.dumps(found.wire(), indent=2), file=out)
     else:
         print_plan(found, request, out)
     if found.error is not None:

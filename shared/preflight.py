@@ -98,6 +98,10 @@ class Plan(HistoryModel):
     def fitting(self) -> list[CandidateCheck]:
         return [c for c in self.candidates if c.fits]
 
+    def wire(self) -> dict[str, object]:
+        """The plan as `gpuprov plan --json` and POST /api/plan answer it, with `canRun`."""
+        return {"canRun": self.can_run, **self.model_dump(mode="json", by_alias=True)}
+
 
 def quota_page(subscription_id: str, quota: QuotaCheck) -> str:
     """The portal's quota request for this quota and location, filled in with the new limit

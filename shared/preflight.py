@@ -12,6 +12,7 @@ regional low-priority quota — after what is already used. Candidates keep the 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from pydantic import Field
@@ -156,7 +157,7 @@ def _check(location: str, quota: Quota, needed: int) -> QuotaCheck:
 def judge(
     request: ProvisionRequest,
     view: ComputeView,
-    prices: dict[str, Price | None],
+    prices: Mapping[str, Price | None],
     budget: BudgetLimit | None = None,
 ) -> Plan:
     """Each candidate's verdict, the first that fits, its estimate and the budget's verdict."""

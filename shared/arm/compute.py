@@ -79,7 +79,8 @@ def read_compute(
                 offered.update(info.zones or [])
         restricted = zone_restriction = None
         for restriction in sku.restrictions or []:
-            reason = str(restriction.reason_code or "NotAvailableForSubscription")
+            code = restriction.reason_code  # the SDK's str enum: its value is ARM's text
+            reason = str(getattr(code, "value", code) or "NotAvailableForSubscription")
             info = restriction.restriction_info
             if restriction.type == "Zone":
                 zone_restriction = reason

@@ -119,6 +119,9 @@ def print_plan(found: Plan, request: ProvisionRequest, out: TextIO) -> None:
         state = "ok" if quota.fits else "SHORT"
         print(f"quota {quota.name} in {quota.location}: limit {quota.limit}, used {quota.used}, "
               f"needed {quota.needed} ({state})", file=out)  # fmt: skip
+    for feature in found.features:
+        later = "" if feature.state == "Registered" else " (register-features registers it first)"
+        print(f"feature {feature.namespace}/{feature.name}: {feature.state}{later}", file=out)
     for part, why in found.unchecked.items():
         print(f"not checked: {part} ({why})", file=out)
     if found.estimate is not None:

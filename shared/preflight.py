@@ -18,6 +18,7 @@ from urllib.parse import quote
 from pydantic import Field
 
 from shared.arm.compute import ComputeView, Quota
+from shared.arm.features import FeatureState
 from shared.arm.pool import candidates
 from shared.errors import StepErrorWire
 from shared.prices import Price
@@ -86,6 +87,8 @@ class Plan(HistoryModel):
     chosen: CandidateCheck | None = None
     estimate: Estimate | None = None
     budget: BudgetLimit | None = None
+    features: list[FeatureState] = Field(default_factory=list)
+    """The requested preview features' states now (register-features registers the others)."""
     unchecked: dict[str, str] = Field(default_factory=dict)
     """What could not be read ("skus", "usages", "prices") and why: not judged by."""
     error: StepErrorWire | None = None

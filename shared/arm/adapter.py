@@ -26,7 +26,7 @@ from shared.arm.features import FeatureRegistration
 from shared.arm.handles import JsonDict, OperationHandle, OperationStatus
 from shared.arm.pool import AgentPool, Candidate
 from shared.credentials import ClusterCredentials, credential_for
-from shared.errors import classified
+from shared.errors import StepError, classified
 from shared.ownership import Ownership
 from shared.request import PreviewFeature, ProvisionRequest
 from shared.settings import Settings
@@ -120,7 +120,19 @@ class ArmAdapter:
         }  # fmt: skip
         settings = self._settings
         budget = preflight.budget_for(request, settings.default_budget, settings.max_budget)
-        return preflight.judge(request, view, found, budget)
+        plan = preflight.judge(request, view, found, budget)
+        if not request.preview_features:
+            return plan
+        try:
+            client = self._client(FeatureClient, request.subscription_id)
+            states = features.read_features(client, request.preview_features)
+        except StepError as error:
+            if error.code != "AuthorizationFailed":
+                raise
+            return plan.model_copy(
+                update={"unchecked": {**plan.unchecked, "features": error.message}}
+            )
+        return plan.model_copy(update={"features": states})
 
     def register_features(
         self,

@@ -19,6 +19,7 @@ from functions.registry import CANCEL_EVENT, WAITER, activity
 
 if TYPE_CHECKING:
     from shared.events import StepName
+    from shared.preflight import Plan
     from shared.sequence import RunOptions, StepAnswer
 
 Steps = Generator[Any, Any, Any]
@@ -76,6 +77,11 @@ class Run:
         self.created_pool = False
         self.started_job = False
         self.vm_size: str | None = None
+        self.plan: Plan | None = None
+        """The preflight's verdict: the candidates that fit, their prices, the estimate."""
+        self.pool_since: datetime | None = None
+        self.pool_until: datetime | None = None
+        """When the GPU pool's creation started and its deletion ended: its billed time."""
         self.job_result: dict[str, Any] | None = None
         self.log_tail: str | None = None
 
@@ -203,6 +209,32 @@ class Run:
         yield self.publish(name, status, (details or {}).get("message", ""), details=details)
         return details
 
+    def cost(self) -> dict[str, Any] | None:
+        """The estimate before, and the actual cost: the pool's node-seconds x its price (up to
+        now when it is left running)."""
+        from shared.preflight import actual_cost
+
+        if self.plan is None:
+            return None
+        estimate = self.plan.estimate
+        cost: dict[str, Any] = {
+            "currency": "USD",
+            "estimate": estimate.cost if estimate else None,
+            "actual": 0.0 if self.pool_since is None else None,
+        }
+        prices = {c.vm_size.lower(): c.hourly for c in self.plan.candidates}
+        hourly = prices.get((self.vm_size or "").lower())
+        if self.pool_since is not None and hourly is not None:
+            seconds = ((self.pool_until or self.now) - self.pool_since).total_seconds()
+            nodes = self.request.node_pool.node_count
+            cost |= {
+                "actual": actual_cost(nodes, hourly, seconds),
+                "nodeSeconds": nodes * seconds,
+                "hourly": hourly,
+                "stillRunning": self.pool_until is None,
+            }
+        return cost
+
     def conclude(self, failure: StepFailed | None, cleanup: dict[str, Any], done: str) -> Steps:
         """Publish `completed` (with `done` as its message) or `failed`, with the run's summary."""
         summary = {
@@ -213,6 +245,7 @@ class Run:
             "left": cleanup.get("left", []),
             "expiresAt": cleanup.get("expiresAt"),
             "totalSeconds": (self.now - self.started).total_seconds(),
+            "cost": self.cost(),
         }
         if failure is None:
             yield self.publish("completed", "completed", done, details=summary)

@@ -1,6 +1,6 @@
 """The order of the steps: the whole run of one request, and nothing else.
 
-register-features → create-cluster (new clusters only) → create-node-pool →
+preflight → register-features → create-cluster (new clusters only) → create-node-pool →
 install-device-plugin → verify-gpus → run-job → cleanup → completed | failed.
 Each step is a module of functions/steps/; adding one is that module and a line here.
 """
@@ -17,6 +17,7 @@ from functions.steps import (
     create_cluster,
     create_node_pool,
     install_device_plugin,
+    preflight,
     register_features,
     run_job,
     verify_gpus,
@@ -27,6 +28,7 @@ def provision(context: df.DurableOrchestrationContext) -> Steps:
     run = Run(context)
     failure: StepFailed | None = None
     try:
+        yield from run.step(preflight)
         yield from run.step(register_features)
         if run.request.creates_cluster:
             yield from run.step(create_cluster)

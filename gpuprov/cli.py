@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gpuprov import plan as plan_command
 from shared.problems import InvalidRequest, Problem
 from shared.request import json_schema
 from shared.settings import Settings, SettingsError
@@ -182,6 +183,7 @@ def _main(argv: Sequence[str] | None) -> int:
     proof.add_argument("--state-dir", type=Path, default=None, help="the sandbox's state directory")
 
     _add_sandbox(commands)
+    plan_command.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "schema":
@@ -197,6 +199,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _guarded("proof", lambda: _proof(args))
     if args.command == "run":
         return _run(args)
+    if args.command == "plan":
+        return plan_command.main(args)
     if args.command in ("submit", "watch", "poison"):
         return _front_door(args)
     if args.command == "reap":

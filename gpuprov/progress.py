@@ -71,6 +71,13 @@ class Progress:
         if result:
             gpu = f" on {result['gpu']}" if result.get("gpu") else ""
             print(f"  job: accuracy {result['accuracy']} at step {result['step']}{gpu}", file=out)
+        cost = details.get("cost")
+        if cost:
+            estimate = "n/a" if cost.get("estimate") is None else f"{cost['estimate']:.2f}"
+            actual = "n/a" if cost.get("actual") is None else f"{cost['actual']:.2f}"
+            more = " (the pool still runs: more accrues)" if cost.get("stillRunning") else ""
+            print(f"  cost: estimated {estimate} {cost['currency']}, actual {actual} "
+                  f"{cost['currency']} (GPU node time x list price){more}", file=out)  # fmt: skip
         if details.get("deleted"):
             print(f"  deleted: {', '.join(details['deleted'])}", file=out)
         if details.get("left"):

@@ -80,6 +80,12 @@ param maxGpusPerRequest int = 16
 @description('Longest time-to-live a request may give what it leaves running (GPUPROV_MAX_TTL_HOURS).')
 param maxTtlHours int = 168
 
+@description('Budget in US dollars of a request that names none (GPUPROV_DEFAULT_BUDGET); 0: none.')
+param defaultBudget string = '0'
+
+@description('Highest budget in US dollars a request may name (GPUPROV_MAX_BUDGET); 0: no maximum.')
+param maxBudget string = '0'
+
 @maxLength(63)
 @description('Value of the gpuprov-owner tag on what this deployment creates (GPUPROV_OWNER). Empty: gpuprov-<environmentName>, so two deployments never reap each other\'s pools.')
 param owner string = ''
@@ -229,6 +235,8 @@ module functionApp 'modules/functionapp.bicep' = {
     maxNodesPerRequest: maxNodesPerRequest
     maxGpusPerRequest: maxGpusPerRequest
     maxTtlHours: maxTtlHours
+    defaultBudget: defaultBudget
+    maxBudget: maxBudget
     owner: ownerTag
     jobLogTailBytes: jobLogTailBytes
     reaperSchedule: reaperSchedule

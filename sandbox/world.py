@@ -82,6 +82,7 @@ def app_settings(
         "GPUPROV_ALLOWED_RESOURCE_GROUPS": ",".join(
             dict.fromkeys(name for _, name in allowed_resource_groups())
         ),
+        "GPUPROV_PRICES_ENDPOINT": f"{arm_url}/api/retail/prices",
     }
     if reaper_schedule is not None:
         values["GPUPROV_REAPER_SCHEDULE"] = reaper_schedule

@@ -186,6 +186,12 @@ def _limits(request: ProvisionRequest, settings: Settings) -> Iterator[Problem]:
                 f"{settings.max_gpus_per_request} one request may have "
                 "(GPUPROV_MAX_GPUS_PER_REQUEST): lower nodePool.nodeCount or pick a smaller size",
             )
+    if settings.max_budget and request.budget and request.budget.max_cost > settings.max_budget:
+        yield Problem(
+            path=json_path("budget", "maxCost"),
+            message=f"a budget of {request.budget.max_cost:g} {request.budget.currency} is more "
+            f"than the {settings.max_budget:g} USD allowed (GPUPROV_MAX_BUDGET): lower it",
+        )
     if request.cleanup.ttl_hours > settings.max_ttl_hours:
         yield Problem(
             path=json_path("cleanup", "ttlHours"),

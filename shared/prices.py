@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 PRICES_API = "https://prices.azure.com/api/retail/prices"
 SNAPSHOT = Path(__file__).with_name("retail_prices_snapshot.json")
@@ -87,4 +88,4 @@ def fetch(
         return from_snapshot(vm_size, spot=spot)
     if hourly is None:
         return from_snapshot(vm_size, spot=spot)
-    return Price(hourly, "USD", base_url)
+    return Price(hourly, "USD", f"retail prices API ({urlparse(base_url).hostname})")

@@ -164,6 +164,16 @@ class Cleanup(WireModel):
     """Whatever stays is tagged to expire after this many hours; the reaper deletes it then."""
 
 
+class Budget(WireModel):
+    """The most the run may cost; it is refused before anything is created when the estimate
+    (nodes x hourly price x expected hours) is over it."""
+
+    max_cost: float = Field(gt=0, le=1_000_000)
+    """Most the run may cost, in `currency` (Azure retail list prices)."""
+    currency: Literal["USD"] = "USD"
+    """Currency of maxCost; prices are the Retail Prices API's US dollar list prices."""
+
+
 class ProvisionRequest(WireModel):
     """Give me a working GPU pool, prove it with a job, and clean up."""
 
@@ -191,6 +201,8 @@ class ProvisionRequest(WireModel):
     """GPU job that proves the pool."""
     cleanup: Cleanup = Field(default_factory=Cleanup)
     """Cleanup policy."""
+    budget: Budget | None = None
+    """Most the run may cost; omitted means the operator's default (GPUPROV_DEFAULT_BUDGET)."""
 
     @property
     def creates_cluster(self) -> bool:

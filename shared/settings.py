@@ -61,6 +61,15 @@ class Settings(BaseModel):
     max_ttl_hours: int = Field(default=168, ge=1, alias="GPUPROV_MAX_TTL_HOURS")
     """Longest time-to-live a request may give what it leaves running."""
 
+    default_budget: float = Field(default=0.0, ge=0, alias="GPUPROV_DEFAULT_BUDGET")
+    """Budget (USD) of a request that names none; 0 means none."""
+    max_budget: float = Field(default=0.0, ge=0, alias="GPUPROV_MAX_BUDGET")
+    """Highest budget (USD) a request may name (the budget when none is named or defaulted)."""
+    prices_endpoint: str = Field(
+        default="https://prices.azure.com/api/retail/prices", alias="GPUPROV_PRICES_ENDPOINT"
+    )
+    """Retail Prices API; `snapshot`: the shipped price snapshot (also used when unreachable)."""
+
     owner: str = Field(default=DEFAULT_OWNER, min_length=1, max_length=63, alias="GPUPROV_OWNER")
     """Value of the `gpuprov-owner` tag on what this deployment creates; it only touches its own."""
     arm_endpoint: str = Field(default="https://management.azure.com", alias="GPUPROV_ARM_ENDPOINT")

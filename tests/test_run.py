@@ -41,10 +41,13 @@ def test_seed_walkthrough_runs_to_completed_on_the_sandbox(tmp_path: Path) -> No
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert all(e["specversion"] == "1.0" and e["subject"] == "seed-walkthrough-001" for e in events)
     steps = [(e["data"]["step"], e["data"]["status"]) for e in events]
-    assert steps[0] == ("register-features", "started")
+    assert steps[0] == ("preflight", "started")
     assert ("verify-gpus", "succeeded") in steps
     assert steps[-1] == ("completed", "completed")
     assert events[-1]["data"]["details"]["jobResult"]["accuracy"] > 0.9
+    cost = events[-1]["data"]["details"]["cost"]
+    assert cost["estimate"] > 0, "the estimate before is reported"
+    assert cost["actual"] > 0, "and the actual cost after"
 
 
 def test_invalid_request_exits_2_before_running(tmp_path: Path) -> None:

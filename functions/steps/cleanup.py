@@ -29,9 +29,11 @@ def orchestrate(run: Run) -> Steps:
         deleted.append(f"job {run.request.job.name}")
     if run.created_cluster and policy.delete_cluster:
         yield from delete(run, start_delete_cluster)
+        run.pool_until = run.now
         deleted.append(f"cluster {run.request.target.cluster_name}")
     elif run.created_pool and policy.delete_node_pool:
         yield from delete(run, start_delete_node_pool)
+        run.pool_until = run.now
         deleted.append(f"node pool {run.request.node_pool.name}")
     expires = run.started + timedelta(hours=policy.ttl_hours)
     if run.created_cluster and not policy.delete_cluster:

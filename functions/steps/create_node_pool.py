@@ -47,7 +47,15 @@ def orchestrate(run: Run) -> Steps:
     from shared.arm.pool import candidates
 
     tried: list[str] = []
-    for candidate in candidates(run.request):
+    from shared.arm.pool import Candidate
+
+    fitting = (
+        [Candidate(vm_size=c.vm_size, zones=c.zones) for c in run.plan.fitting]
+        if run.plan is not None
+        else candidates(run.request)
+    )  # only what the preflight found fitting is ever PUT
+    for candidate in fitting:
+        run.pool_since = run.now
         failure = yield from operate(
             run,
             start_create_node_pool,

@@ -24,6 +24,8 @@ param allowedVmSizes string
 param maxNodesPerRequest int
 param maxGpusPerRequest int
 param maxTtlHours int
+param defaultBudget string
+param maxBudget string
 param owner string
 param jobLogTailBytes int
 param reaperSchedule string
@@ -111,6 +113,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'GPUPROV_MAX_NODES_PER_REQUEST', value: string(maxNodesPerRequest) }
         { name: 'GPUPROV_MAX_GPUS_PER_REQUEST', value: string(maxGpusPerRequest) }
         { name: 'GPUPROV_MAX_TTL_HOURS', value: string(maxTtlHours) }
+        { name: 'GPUPROV_DEFAULT_BUDGET', value: defaultBudget }
+        { name: 'GPUPROV_MAX_BUDGET', value: maxBudget }
+        { name: 'GPUPROV_PRICES_ENDPOINT', value: 'https://prices.azure.com/api/retail/prices' }
         { name: 'GPUPROV_OWNER', value: owner }
         { name: 'GPUPROV_ARM_ENDPOINT', value: armEndpoint }
         { name: 'GPUPROV_JOB_LOG_TAIL_BYTES', value: string(jobLogTailBytes) }

@@ -12,7 +12,9 @@ regional `lowPriorityCores` bucket, not their family.
 Default scenario (documented in README "Sandbox"): every family has 400 vCPUs in every location
 except ND H100 v5, which has 0, so the quota refusal path is visible out of the box. Quota is
 consumed by the pools the simulator holds and released when they are deleted; a PUT that would
-exceed it is refused with `QuotaExceeded` (400), in the words of the real message.
+exceed it is refused with `QuotaExceeded` (400), in the words of the real message. A standing
+`SkuNotAvailable` capacity rule (no `times`, any priority) is listed as a restriction with
+reasonCode `NotAvailableForSubscription`: the SKU list and the PUT's answer agree.
 """
 
 from __future__ import annotations
@@ -77,7 +79,23 @@ def size_info(vm_size: str) -> tuple[str, str, int] | None:
     return name, family, vcpus
 
 
-def _sku(name: str, family: str, vcpus: int, location: str) -> dict[str, Any]:
+def _restriction(location: str, zone: str | None) -> dict[str, Any]:
+    """ResourceSkuRestrictions: `Location` for the whole region, `Zone` with the zones
+    (azure-rest-api-specs `ResourceSkuRestrictions`, `restrictionInfo.zones`)."""
+    info: dict[str, Any] = {"locations": [location]}
+    if zone is not None:
+        info["zones"] = [zone]
+    return {
+        "type": "Zone" if zone is not None else "Location",
+        "values": [location],
+        "restrictionInfo": info,
+        "reasonCode": "NotAvailableForSubscription",
+    }
+
+
+def _sku(
+    name: str, family: str, vcpus: int, location: str, restricted: Iterable[tuple[str, str | None]]
+) -> dict[str, Any]:
     return {
         "resourceType": "virtualMachines",
         "name": name,
@@ -92,12 +110,18 @@ def _sku(name: str, family: str, vcpus: int, location: str) -> dict[str, Any]:
             {"name": "LowPriorityCapable", "value": "True"},
             {"name": "HyperVGenerations", "value": "V2"},
         ],
-        "restrictions": [],
+        "restrictions": [
+            _restriction(location, zone)
+            for size, zone in restricted
+            if size.lower() == name.lower()
+        ],
     }
 
 
-def skus(location_filter: str | None) -> Reply:
-    """ResourceSkus_List: one entry per size and location (ARM lists a SKU once per location)."""
+def skus(location_filter: str | None, restricted: Iterable[tuple[str, str | None]] = ()) -> Reply:
+    """ResourceSkus_List: one entry per size and location (ARM lists a SKU once per location);
+    `restricted` (size, zone or None) are the sizes standing SkuNotAvailable rules refuse."""
+    restricted = list(restricted)
     locations = LOCATIONS
     if location_filter:
         wanted = location_filter.split("eq", 1)[-1].strip().strip("'\"").lower()
@@ -106,7 +130,7 @@ def skus(location_filter: str | None) -> Reply:
         200,
         {
             "value": [
-                _sku(name, family, vcpus, location)
+                _sku(name, family, vcpus, location, restricted)
                 for location in locations
                 for name, (family, vcpus) in SIZES.items()
             ]

@@ -471,6 +471,16 @@ class ArmResources:
             for pool in cluster.pools.values()
         ]
 
+    def sku_restrictions(self) -> list[tuple[str, str | None]]:
+        """(size, zone or None) that standing SkuNotAvailable rules refuse: Resource SKUs lists
+        them as restricted, as Azure does for a size it will not give this subscription."""
+        return [
+            (rule.vm_size, rule.zone)
+            for rule, remaining in self._capacity
+            if rule.code == "SkuNotAvailable" and rule.vm_size and remaining is None
+            and rule.spot is None
+        ]  # fmt: skip
+
     def _capacity_check(self, pools: Any) -> tuple[str, str] | None:
         """Answer synchronous capacity errors now; return the failure the operation will end in."""
         for pool in pools:

@@ -169,7 +169,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Route]]] = [
         ),
         (
             _SUB + r"/providers/Microsoft\.Compute/skus",
-            {"GET": lambda r, c: compute.skus(c.query.get("$filter"))},
+            {"GET": lambda r, c: compute.skus(c.query.get("$filter"), r.sku_restrictions())},
         ),
         (
             _SUB + r"/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/usages",

@@ -11,25 +11,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
+from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.resource.features import FeatureClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from shared.arm import access, features, operations, reconcile
 from shared.arm.cluster import ManagedCluster
+from shared.arm.compute import read_compute
 from shared.arm.features import FeatureRegistration
 from shared.arm.handles import JsonDict, OperationHandle, OperationStatus
 from shared.arm.pool import AgentPool, Candidate
 from shared.credentials import ClusterCredentials, credential_for
-from shared.errors import classified
+from shared.errors import StepError, classified
 from shared.ownership import Ownership
 from shared.request import PreviewFeature, ProvisionRequest
 from shared.settings import Settings
 
-_Client = ContainerServiceClient | FeatureClient | ResourceManagementClient
+if TYPE_CHECKING:
+    from shared.preflight import Plan  # it imports shared.arm's resource modules
+
+_Client = (
+    ComputeManagementClient | ContainerServiceClient | FeatureClient | ResourceManagementClient
+)
 
 
 class ArmAdapter:
@@ -90,6 +97,42 @@ class ArmAdapter:
         return client
 
     # -- the run -----------------------------------------------------------------------------
+
+    def preflight(self, request: ProvisionRequest) -> Plan:
+        """Read-only: the location's SKUs and quotas and the candidates' prices, judged."""
+        from shared import preflight, prices
+
+        sizes = list(
+            dict.fromkeys([request.node_pool.vm_size, *request.node_pool.alternative_vm_sizes])
+        )
+        compute = self._client(ComputeManagementClient, request.subscription_id)
+        view = read_compute(compute, request.location, sizes)
+        spot = request.node_pool.spot is not None
+        endpoint = self._settings.prices_endpoint
+        found = {
+            size.lower(): (
+                prices.from_snapshot(size, spot=spot)
+                if endpoint == "snapshot"
+                else prices.fetch(endpoint, size, request.location, spot=spot,
+                                  verify=self._settings.ca_bundle or True)
+            )
+            for size in sizes
+        }  # fmt: skip
+        settings = self._settings
+        budget = preflight.budget_for(request, settings.default_budget, settings.max_budget)
+        plan = preflight.judge(request, view, found, budget)
+        if not request.preview_features:
+            return plan
+        try:
+            client = self._client(FeatureClient, request.subscription_id)
+            states = features.read_features(client, request.preview_features)
+        except StepError as error:
+            if error.code != "AuthorizationFailed":
+                raise
+            return plan.model_copy(
+                update={"unchecked": {**plan.unchecked, "features": error.message}}
+            )
+        return plan.model_copy(update={"features": states})
 
     def register_features(
         self,

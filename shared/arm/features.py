@@ -82,6 +82,23 @@ def register_features(
     )
 
 
+def read_features(
+    features_client: FeatureClient, features: Sequence[PreviewFeature]
+) -> list[FeatureState]:
+    """Each feature's state, read only (the preflight's: register-features registers)."""
+    with classified():
+        return [
+            FeatureState(
+                namespace=feature.namespace,
+                name=feature.name,
+                state=_feature_state(
+                    features_client.features.get(feature.namespace, feature.name).properties
+                ),
+            )
+            for feature in features
+        ]
+
+
 def _refresh_providers(
     client: ResourceManagementClient, namespaces: list[str], *, already: bool
 ) -> list[ProviderState]:

@@ -21,6 +21,7 @@ from shared.wire import HistoryModel
 
 StepName = Literal[
     "accepted",
+    "preflight",
     "register-features",
     "create-cluster",
     "create-node-pool",

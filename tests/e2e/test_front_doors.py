@@ -37,7 +37,7 @@ from tests.sandbox_fixtures import RESOURCE_GROUP, SUBSCRIPTION, aks_client
 # whole runs through a local host: generous on a busy machine, they end as soon as they can
 pytestmark = pytest.mark.timeout(300)
 
-SEED_STEPS_START = [("accepted", "accepted"), ("register-features", "started")]
+SEED_STEPS_START = [("accepted", "accepted"), ("preflight", "started")]
 
 
 def pool_puts(arm: ArmSimulator) -> list[str]:

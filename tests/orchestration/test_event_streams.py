@@ -75,6 +75,7 @@ CASES: dict[str, Callable[[World], dict[str, Any]]] = {
     "existing-cluster-gpu-pool": _existing,
     "spot-pool-with-fallback": _spot,
     "seed-walkthrough-failing-job": _seed_failing_job,
+    "h100-with-a100-fallback": lambda world: _example("h100-with-a100-fallback"),
 }
 
 

@@ -29,6 +29,8 @@ def test_new_cluster_with_the_mnist_job(world: World) -> None:
     assert status.runtime_status == OrchestrationRuntimeStatus.Completed, status.error
     assert status.output["status"] == "completed", status.output
     assert world.events() == [
+        ("preflight", "started"),
+        ("preflight", "succeeded"),
         ("register-features", "started"),
         ("register-features", "skipped"),
         ("create-cluster", "started"),
@@ -48,6 +50,12 @@ def test_new_cluster_with_the_mnist_job(world: World) -> None:
     assert status.output["jobResult"]["step"] == 490
     assert 0.9 < status.output["jobResult"]["accuracy"] <= 1
     assert status.output["deleted"] == ["job samples-tf-mnist-demo", "cluster myAKSCluster"]
+    cost = status.output["cost"]
+    assert cost["estimate"] > 0
+    assert cost["actual"] > 0
+    assert cost["stillRunning"] is False
+    # the pool was billed from its creation to the cluster's deletion, at the T4 price
+    assert cost["actual"] == round(cost["nodeSeconds"] / 3600 * cost["hourly"], 4)
     assert world.clusters() == [], "the request's cluster is deleted"
     assert world.clock.now() - simulated > 10 * 60, "a ten-minute cluster creation was simulated"
     assert time.monotonic() - began < 60
@@ -70,6 +78,8 @@ def test_existing_cluster_gets_a_pool_and_only_the_pool_is_deleted(world: World)
     output = completed(world, example("existing-cluster-gpu-pool"))
     assert output["status"] == "completed"
     assert world.events() == [
+        ("preflight", "started"),
+        ("preflight", "succeeded"),
         ("register-features", "started"),
         ("register-features", "skipped"),
         ("create-node-pool", "started"),
@@ -100,6 +110,8 @@ def test_spot_pool_falls_back_to_the_next_size_and_registers_its_feature(world: 
     assert output["status"] == "completed", output
     assert output["vmSize"] == "Standard_NC8as_T4_v3"
     assert world.events() == [
+        ("preflight", "started"),
+        ("preflight", "succeeded"),
         ("register-features", "started"),
         ("register-features", "succeeded"),
         ("create-node-pool", "started"),
@@ -151,6 +163,8 @@ def test_cancel_during_cluster_creation_deletes_the_cluster(world: World) -> Non
     assert status.output["status"] == "failed"
     assert "cancel" in status.output["message"]
     assert world.events() == [
+        ("preflight", "started"),
+        ("preflight", "succeeded"),
         ("register-features", "started"),
         ("register-features", "skipped"),
         ("create-cluster", "started"),

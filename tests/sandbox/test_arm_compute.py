@@ -17,9 +17,10 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.containerservice import ContainerServiceClient
 
 from sandbox import tls
-from sandbox.arm import ArmSimulator
+from sandbox.arm import ArmSimulator, CapacityRule
 from sandbox.clock import ManualClock
 from shared import prices
+from shared.arm.compute import read_compute
 from tests.sandbox.test_arm import (
     CLUSTER,
     GROUP,
@@ -167,7 +168,7 @@ def test_prices_come_from_the_api_and_from_the_snapshot_when_it_is_unreachable(
         verify=str(ca.ca_path),
     )  # fmt: skip
     assert asked is not None
-    assert asked.source.endswith("/api/retail/prices")
+    assert asked.source == "retail prices API (127.0.0.1)"
     spot = prices.fetch(
         sim.url + "/api/retail/prices", "Standard_NC4as_T4_v3", "eastus", spot=True,
         verify=str(ca.ca_path),
@@ -179,3 +180,27 @@ def test_prices_come_from_the_api_and_from_the_snapshot_when_it_is_unreachable(
     assert offline is not None
     assert offline.hourly == asked.hourly
     assert offline.source.startswith("snapshot 20")
+
+
+def test_a_standing_sku_not_available_rule_is_a_restriction_the_preflight_reads(
+    sim: ArmSimulator, compute: ComputeManagementClient
+) -> None:
+    # The sandbox's SkuNotAvailable answers and its Resource SKUs agree: a size it refuses is
+    # listed with a `Location` restriction, a zone it refuses with a `Zone` one.
+    t4, a100 = "Standard_NC4as_T4_v3", "Standard_NC24ads_A100_v4"
+    sim.add_capacity_rule(CapacityRule(a100, "SkuNotAvailable"))
+    sim.add_capacity_rule(CapacityRule(t4, "SkuNotAvailable", zone="2"))
+    raw = {s.name: s for s in compute.resource_skus.list(filter="location eq 'eastus'")}
+    restriction = (raw[a100].restrictions or [])[0]
+    assert (restriction.type, restriction.reason_code) == (
+        "Location",
+        "NotAvailableForSubscription",
+    )
+    view = read_compute(compute, "eastus", [t4, a100, "Standard_ND96isr_H100_v5"])
+    assert view.skus[a100.lower()].restricted == "NotAvailableForSubscription"
+    assert view.skus[t4.lower()].restricted is None
+    assert view.skus[t4.lower()].zones == ["1", "3"]
+    assert view.skus[t4.lower()].zone_restriction == "NotAvailableForSubscription"
+    assert view.skus[t4.lower()].vcpus == 4
+    assert view.quotas["standardNDSH100v5Family"].limit == 0
+    assert view.unchecked == {}

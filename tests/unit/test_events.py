@@ -113,6 +113,7 @@ def test_event_type_per_status_and_lifecycle_step(step: str, status: str, expect
 def test_every_step_of_the_contract_is_known() -> None:
     assert set(STEPS) == {
         "accepted",
+        "preflight",
         "register-features",
         "create-cluster",
         "create-node-pool",

@@ -16,6 +16,7 @@ import pytest
 
 from sandbox.arm import ArmSimulator
 from sandbox.arm.authorization import Grant, manifest_grants
+from sandbox.world import allowed_resource_groups
 from shared.arm import ArmAdapter
 from shared.settings import Settings
 from tests.builders import build_request
@@ -48,7 +49,7 @@ def test_without_compute_reads_the_checks_are_left_unchecked(
     arm.set_app_permissions(
         tuple(
             Grant(g.scope, tuple(a for a in g.actions if a not in compute))
-            for g in manifest_grants()
+            for g in manifest_grants(allowed_resource_groups())
         )
     )
     plan = adapter.preflight(build_request(nodePool={"vmSize": "Standard_ND96isr_H100_v5"}))

@@ -74,8 +74,8 @@ def test_a_run_is_one_trace_with_a_span_per_step(world: World, spans: InMemorySp
         s for s in finished if s.parent is not None and s.parent.span_id == root.context.span_id
     ]
     assert [s.name for s in sorted(steps, key=lambda s: s.start_time or 0)] == [
-        "register-features", "create-cluster", "create-node-pool", "install-device-plugin",
-        "verify-gpus", "run-job", "cleanup",
+        "preflight", "register-features", "create-cluster", "create-node-pool",
+        "install-device-plugin", "verify-gpus", "run-job", "cleanup",
     ]  # fmt: skip
     assert all(s.attributes and s.attributes["gpuprov.request_id"] == request_id for s in steps)
     create = next(s for s in steps if s.name == "create-cluster")

@@ -38,7 +38,7 @@ class RunOptions(HistoryModel):
     """Longest wait between two polls once a wait is past its expected duration."""
     max_wait_seconds: int = Field(default=3600, ge=1)
     """Longest sleep before a wait's expected completion (its first check)."""
-    price_horizon_seconds: int = Field(default=600, ge=1)
+    price_horizon_seconds: int = Field(default=300, ge=1)
     """Seconds of waiting over which the polling policy prices its interval (shared.polling)."""
     overrun_share: float = Field(default=0.1, ge=0, le=1)
     """Without GPUs, past the expected duration: no check sooner than this share of the time

@@ -8,6 +8,7 @@ the bodies, on the first replay, never at app start.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -273,13 +274,17 @@ def _delay(job: WaitInput, now: datetime, retry_after: int | None = None) -> int
     from shared.polling import WaitPrice, next_delay
 
     elapsed = 0.0 if job.started is None else (now - job.started).total_seconds()
-    return next_delay(
-        elapsed=elapsed,
-        expected=job.expected,
-        retry_after=retry_after,
-        price=WaitPrice(job.check_usd, job.gpu_usd_per_hour),
-        bounds=job.options.bounds(),
-    )
+    to_deadline = math.ceil((job.deadline - now).total_seconds())
+    return min(
+        max(to_deadline, 1),
+        next_delay(
+            elapsed=elapsed,
+            expected=job.expected,
+            retry_after=retry_after,
+            price=WaitPrice(job.check_usd, job.gpu_usd_per_hour),
+            bounds=job.options.bounds(),
+        ),
+    )  # never past the wait's deadline: one last check there
 
 
 @activity

@@ -12,8 +12,9 @@ check made late leaves the request's GPU nodes idle, billed per second at the VM
   is checked a bounded number of times and seen at most that fraction late);
 - while GPU nodes wait on it, check every `sqrt(2 * check_usd * horizon / gpu_usd_per_second)`
   seconds: over `horizon` seconds of waiting, checks cost `horizon / interval * check_usd` and
-  the answer is seen on average `interval / 2` late; that interval makes the sum least. The
-  server's Retry-After, when shorter, wins (it knows the operation is nearly done).
+  the answer is seen on average `interval / 2` late; that interval makes the sum least. Here
+  the price decides, not Retry-After: a read sooner than the server asked costs one read of
+  ARM's budget (25 a second), a late one GPU seconds; one later than asked is always allowed.
 
 Pure: no clock, no I/O; the orchestrator passes what it knows (deterministic on replay).
 """
@@ -74,7 +75,7 @@ def next_delay(
     server = float(bounds.default if retry_after is None else retry_after)
     priced = priced_interval(price, bounds.horizon)
     late = bounds.overrun * elapsed
-    wanted = max(server, late) if priced is None else min(priced, server)
+    wanted = max(server, late) if priced is None else priced
     return _clamp(wanted, bounds.shortest, bounds.longest_poll)
 
 

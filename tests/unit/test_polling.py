@@ -55,8 +55,11 @@ def test_with_idle_gpus_it_checks_as_often_as_their_price_justifies() -> None:
     assert h100 == BOUNDS.shortest  # two ND H100 v5 nodes: as often as the bounds allow
 
 
-def test_a_shorter_retry_after_still_wins_over_the_price() -> None:
-    assert next_delay(elapsed=0, expected=None, retry_after=3, price=T4, bounds=BOUNDS) == 3
+@pytest.mark.parametrize("retry_after", [1, 15, 600])
+def test_with_idle_gpus_the_price_decides_whatever_retry_after_says(retry_after: int) -> None:
+    priced = next_delay(elapsed=0, expected=None, retry_after=None, price=T4, bounds=BOUNDS)
+    got = next_delay(elapsed=0, expected=None, retry_after=retry_after, price=T4, bounds=BOUNDS)
+    assert got == priced
 
 
 def test_the_priced_interval_balances_checks_against_idle_gpu_seconds() -> None:

@@ -84,6 +84,7 @@ def table(results: dict[str, Any]) -> str:
             cold["goal"],
         ),
     ]
+    rows += _cost_rows(groups)
     for run in flow["runs"]:
         if "wall_seconds" not in run:
             rows.append((f"4. throughput N={run['n']}", run.get("error", "failed"), "", "", ""))
@@ -108,6 +109,60 @@ def table(results: dict[str, Any]) -> str:
     lines = [_row(header), _row(tuple("---" for _ in header))]
     lines += [_row(row) for row in rows]
     return "\n".join(lines)
+
+
+def _cost_rows(groups: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Groups 5-7 (bench/cost.py) and the history per request."""
+    from bench.cost import H100, T4
+
+    flex, idle, overhead = groups["flex_billing"], groups["gpu_idle"], groups["overhead_cost"]
+    app = groups["billed_compute"]["app"]
+    rows = [
+        (
+            "5. Flex Consumption meter per request",
+            f"{flex['value']:.1f} GB-s: {flex['wake_ups']} wake-ups, "
+            f"{flex['executions']} executions",
+            f"{flex['baseline']:.0f} GB-s script alive",
+            f"{flex['ratio']:.2%}",
+            "",
+        )
+    ]
+    for size in (T4, H100):
+        gpu = idle["sizes"][size]
+        rows.append(
+            (
+                f"6. idle GPU-s, {gpu['nodes']}× {size}",
+                f"{gpu['app']['orchestration']:.0f} caused by the app "
+                f"(+{gpu['app']['cloud_needed']:.0f} cloud-needed)",
+                f"{gpu['script']['orchestration']:.0f} caused by the script "
+                f"(+{gpu['script']['cloud_needed']:.0f})",
+                f"{gpu['app']['orchestration'] / max(gpu['script']['orchestration'], 1e-9):.2f}×",
+                "",
+            )
+        )
+    for size in (T4, H100):
+        cost = overhead["sizes"][size]
+        rows.append(
+            (
+                f"7. overhead $, {idle['sizes'][size]['nodes']}× {size}",
+                f"${cost['value']:.4f} (Flex ${cost['app']['flex_usd']:.4f} + idle GPU "
+                f"${cost['app']['idle_gpu_usd']:.4f})",
+                f"${cost['baseline']:.4f} script (host ${cost['script']['host_usd']:.4f} + "
+                f"idle GPU ${cost['script']['idle_gpu_usd']:.4f})",
+                f"{cost['ratio']:.1%}",
+                overhead["goal"][size],
+            )
+        )
+    rows.append(
+        (
+            "8. history per request",
+            f"{app['history_events']} events stored, ≈{app['history_events_written']} written",
+            "",
+            "",
+            "<= 400",
+        )
+    )
+    return rows
 
 
 def _row(cells: tuple[str, ...]) -> str:

@@ -10,11 +10,23 @@ import math
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import cost
+from bench.flex_meter import Execution
+from bench.gpu_idle import CloudTimes
 from bench.script import FEATURE_POLL_SECONDS, KUBECTL_POLL_SECONDS, run_script
-from bench.stack import REALISTIC_ARM, REALISTIC_KUBE, app_stack, bench_request, cloud
+from bench.stack import (
+    REALISTIC_ARM,
+    REALISTIC_KUBE,
+    AppStack,
+    app_stack,
+    bench_request,
+    cloud,
+)
 from sandbox.arm import ArmRequest
 from sandbox.kube.server import KubeRequest
 
@@ -28,7 +40,8 @@ _REGISTRATION_READ = re.compile(r"/providers/[^/]+(/features/[^/]+)?$", re.IGNOR
 
 
 def measure(timeout: float = 120.0) -> dict[str, dict[str, Any]]:
-    """Run one request through the app and one through the script; groups 1 and 2."""
+    """Run one request through the app and one through the script; groups 1 and 2, and the
+    cost groups (bench/cost.py), for which a second request runs on two ND H100 v5 nodes."""
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         with app_stack(Path(workdir) / "app") as app:
             request = bench_request(1, "billed")
@@ -39,6 +52,15 @@ def measure(timeout: float = 120.0) -> dict[str, dict[str, Any]]:
             triggers = [i.seconds for i in app.host.invocations]
             durable = app.host.durable.invocations
             arm_requests, kube_requests = app.world.arm.requests, app.world.kube.requests
+            history = history_events(app.host.durable, request["requestId"])
+            runs = {cost.T4: _app_run(app, request, cost.T4, durable, app.host.invocations)}
+            pricey = sized_request(bench_request(2, "h100"), cost.H100, cost.SIZES[cost.H100])
+            with h100_quota(cost.SIZES[cost.H100]):
+                app.submit([pricey])
+                app.wait_for_final([pricey["requestId"]], timeout)
+            runs[cost.H100] = _app_run(
+                app, pricey, cost.H100, app.host.durable.invocations, app.host.invocations
+            )
         with cloud(Path(workdir) / "script") as simulators:
             script = run_script(simulators, bench_request(1, "script"))
             script_arm, script_kube = simulators.arm.requests, simulators.kube.requests
@@ -59,6 +81,7 @@ def measure(timeout: float = 120.0) -> dict[str, dict[str, Any]]:
             "orchestrator_episodes": {"count": len(episodes), "seconds": sum(episodes)},
             "activity_invocations": {"count": len(activities), "seconds": sum(activities)},
             "seconds_with_100ms_floor": sum(max(s, BILLING_FLOOR_SECONDS) for s in every),
+            **history,
         },
         "script": {
             "job_state": script.job_state,
@@ -86,7 +109,74 @@ def measure(timeout: float = 120.0) -> dict[str, dict[str, Any]]:
             "kubectl_poll_seconds": KUBECTL_POLL_SECONDS,
         },
     }
-    return {"billed_compute": billed, "cloud_calls": calls}
+    priced = cost.groups(runs, script.billed_seconds, script.marks, cloud_times())
+    return {"billed_compute": billed, "cloud_calls": calls, **priced}
+
+
+@contextmanager
+def h100_quota(nodes: int) -> Iterator[None]:
+    """A subscription with ND H100 v5 quota approved (the sandbox grants none by default)."""
+    from sandbox.arm import compute
+
+    family = "standardNDSH100v5Family"
+    saved = compute.DEFAULT_LIMITS[family]
+    compute.DEFAULT_LIMITS[family] = 96 * nodes
+    try:
+        yield
+    finally:
+        compute.DEFAULT_LIMITS[family] = saved
+
+
+def history_events(durable: Any, request_id: str) -> dict[str, int]:
+    """The request's history: events stored at its end (the orchestration and its waits; a wait
+    that continued as new keeps only its last execution's), and events written over the run
+    (each execution's largest replay, summed)."""
+    mine = [i for i in durable.instance_ids() if i.split(":")[0] == request_id]
+    written = 0
+    for instance in mine:
+        previous = 0
+        for run in durable.invocations:
+            if run.instance_id != instance or run.kind != "orchestrator":
+                continue
+            if run.history_events < previous:  # continued as new: a fresh history
+                written += previous
+            previous = run.history_events
+        written += previous
+    return {
+        "history_events": sum(len(durable.history(i)) for i in mine),
+        "history_events_written": written,
+    }
+
+
+def sized_request(document: dict[str, Any], vm_size: str, nodes: int) -> dict[str, Any]:
+    """The same request on another VM size and node count."""
+    pool = {**document.get("nodePool", {}), "vmSize": vm_size, "nodeCount": nodes}
+    return {**document, "nodePool": pool}
+
+
+def cloud_times() -> CloudTimes:
+    """The simulators' durations for what happens to the GPU nodes (bench/stack.py)."""
+    arm, kube = REALISTIC_ARM, REALISTIC_KUBE
+    return CloudTimes(
+        pool_create=arm.pool_create_seconds,
+        plugin_rollout=kube.daemon_pod_start + kube.device_plugin_register,
+        pod_start=kube.pod_start,
+        job_run=kube.job_run,
+        delete=arm.cluster_delete_seconds,  # the bench's request creates its cluster
+    )
+
+
+def _app_run(
+    app: AppStack, document: dict[str, Any], vm_size: str, durable: list[Any], triggers: list[Any]
+) -> cost.AppRun:
+    """One request's executions (its intake trigger, episodes and activities) and marks."""
+    request_id = document["requestId"]
+    mine = [i for i in durable if i.instance_id.split(":")[0] == request_id]
+    first, last = min(i.started for i in mine), max(i.started for i in mine)
+    intake = [i for i in triggers if first - 1 <= i.started <= last]
+    executions = [Execution(i.started, i.seconds) for i in mine + intake]
+    marks = cost.app_marks((i.name, i.started) for i in mine if i.kind == "activity")
+    return cost.AppRun(vm_size, document["nodePool"]["nodeCount"], executions, marks)
 
 
 def classify_arm(requests: list[ArmRequest]) -> dict[str, int]:

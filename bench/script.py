@@ -47,6 +47,9 @@ class ScriptRun:
     work_seconds: float
     """Real seconds it spent doing anything but waiting (its own compute and HTTP)."""
     job_state: str
+    marks: dict[str, float]
+    """When it made the calls that matter to the GPU nodes (pool PUT, plugin apply, job create,
+    delete), on the simulated clock."""
 
     @property
     def billed_seconds(self) -> float:
@@ -85,6 +88,7 @@ def run_script(cloud: World[ManualClock], document: dict[str, Any]) -> ScriptRun
         clock.advance(seconds)
 
     now = datetime.fromtimestamp(clock.now(), tz=UTC)
+    marks: dict[str, float] = {}
     with (
         FeatureClient(credential, subscription, **options) as features,
         ResourceManagementClient(credential, subscription, **options) as resources,
@@ -100,6 +104,7 @@ def run_script(cloud: World[ManualClock], document: dict[str, Any]) -> ScriptRun
         aks.managed_clusters.begin_create_or_update(
             group, cluster, ManagedCluster(cluster_body(request, settings.owner, now))
         ).result()
+        marks["pool_put"] = clock.now()
         aks.agent_pools.begin_create_or_update(
             group,
             cluster,
@@ -109,19 +114,22 @@ def run_script(cloud: World[ManualClock], document: dict[str, Any]) -> ScriptRun
         with ArmAdapter(settings) as arm:
             credentials = arm.cluster_credentials(request)
         with KubeAdapter(credentials) as kube:
+            marks["plugin_applied"] = clock.now()
             kube.install_device_plugin(request)
             while not kube.device_plugin_status(request).ready:
                 wait(KUBECTL_POLL_SECONDS)
             while not kube.gpu_status(request, vm_size).ready:
                 wait(KUBECTL_POLL_SECONDS)
+            marks["job_created"] = clock.now()
             kube.start_job(request, vm_size)
             while (state := kube.job_status(request).state) not in _ENDED:
                 wait(KUBECTL_POLL_SECONDS)
             kube.job_log_tail(request, settings.job_log_tail_bytes)
             kube.delete_job(request)
+        marks["delete_started"] = clock.now()
         aks.managed_clusters.begin_delete(group, cluster).result()
     simulated = clock.now() - began_clock
-    return ScriptRun(simulated, time.perf_counter() - began, state)
+    return ScriptRun(simulated, time.perf_counter() - began, state, marks)
 
 
 def _feature_state(features: Any, namespace: str, name: str) -> str | None:

@@ -8,6 +8,7 @@ the bodies, on the first replay, never at app start.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,9 +21,11 @@ from functions.registry import CANCEL_EVENT, WAITER, activity
 if TYPE_CHECKING:
     from shared.events import StepName
     from shared.preflight import Plan
-    from shared.sequence import RunOptions, StepAnswer
+    from shared.sequence import RunOptions, StepAnswer, WaitInput
 
 Steps = Generator[Any, Any, Any]
+THE_POOL = "<the run's pool>"
+"""Run.wait's default `vm_size`: the run's GPU pool, once created."""
 _UNEXPECTED = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 
 
@@ -58,6 +61,7 @@ class Run:
         from shared.sequence import RunInput
 
         run = RunInput.model_validate(context.get_input())
+        self.input = run
         self.context = context
         self.request = run.request
         self.options: RunOptions = run.options
@@ -160,16 +164,31 @@ class Run:
         minutes: int,
         inputs: Mapping[str, Any] | None = None,
         carry: str | None = None,
+        *,
+        expected: str | None = None,
+        vm_size: str | None = THE_POOL,
     ) -> Steps:
-        """Repeat a check activity in a waiting sub-orchestration until it says done."""
+        """Repeat a check activity in a waiting sub-orchestration until it says done.
+
+        The checks are spaced by shared.polling: the first near the expected duration of
+        `expected` (an activity name in RunOptions.expected_seconds; default: the check's own),
+        then as the server asks or as the idle GPU nodes of `vm_size` justify (THE_POOL: the
+        run's pool once it exists; None: no GPU node waits on this answer).
+        """
         from shared.sequence import StepAnswer, WaitInput, deadline
 
+        size = (self.vm_size if self.created_pool else None) if vm_size == THE_POOL else vm_size
+        price = self.input.wait_price(size)
         job = WaitInput(
             activity=check.__name__,
             payload=self._input(inputs),
             deadline=deadline(self.now, minutes),
             options=self.options,
             carry=carry,
+            started=self.now,
+            expected=self.options.expected_seconds.get(expected or check.__name__),
+            check_usd=price.check_usd,
+            gpu_usd_per_hour=price.gpu_usd_per_hour,
         )
         waiter = self.context.call_sub_orchestrator(
             WAITER, job.model_dump(mode="json", by_alias=True)
@@ -274,13 +293,31 @@ def wait_until_done(context: df.DurableOrchestrationContext) -> Steps:
             return answer.model_dump(mode="json", by_alias=True)
         if context.current_utc_datetime >= job.deadline:
             return answer.model_copy(update={"done": False}).model_dump(mode="json", by_alias=True)
-        delay = job.options.poll_delay(answer.retry_after)
+        delay = _delay(job, context.current_utc_datetime, answer.retry_after)
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
         if polls - job.polls >= job.options.polls_per_execution:
             context.continue_as_new(
                 job.model_copy(update={"polls": polls}).model_dump(mode="json", by_alias=True)
             )
             return None
+
+
+def _delay(job: WaitInput, now: datetime, retry_after: int | None = None) -> int:
+    """The next sleep of a wait, by the polling policy (shared.polling)."""
+    from shared.polling import WaitPrice, next_delay
+
+    elapsed = 0.0 if job.started is None else (now - job.started).total_seconds()
+    to_deadline = math.ceil((job.deadline - now).total_seconds())
+    return min(
+        max(to_deadline, 1),
+        next_delay(
+            elapsed=elapsed,
+            expected=job.expected,
+            retry_after=retry_after,
+            price=WaitPrice(job.check_usd, job.gpu_usd_per_hour),
+            bounds=job.options.bounds(),
+        ),
+    )  # never past the wait's deadline: one last check there
 
 
 @activity

@@ -70,7 +70,15 @@ def operate(
         return started
     if owned is not None:
         owned(run)
-    waited = yield from run.wait(check_operation, minutes, {"handle": started.value})
+    # GPU nodes wait on the answer only when the operation creates them (a pool's PUT): a
+    # deletion stops their billing whenever it is seen, a cluster's PUT has no GPU pool.
+    waited = yield from run.wait(
+        check_operation,
+        minutes,
+        {"handle": started.value},
+        expected=start.__name__,
+        vm_size=(inputs or {}).get("vmSize"),
+    )
     if waited.error is not None or not waited.done:
         return waited
     if (waited.value or {}).get("state") == "Failed":

@@ -90,7 +90,7 @@ def run(
             instance = host.start_new(
                 ORCHESTRATOR,
                 instance_id=request.request_id,
-                input=RunInput(request=request).model_dump(mode="json", by_alias=True),
+                input=RunInput.of(request).model_dump(mode="json", by_alias=True),
             )
             cancelled = False
             while True:

@@ -88,7 +88,7 @@ def event_safe_id(message_id: str) -> str:
 
 def run_input(request: ProvisionRequest) -> dict[str, object]:
     """The orchestration input for an accepted request, as the Durable client sends it."""
-    return RunInput(request=request).model_dump(mode="json", by_alias=True)
+    return RunInput.of(request).model_dump(mode="json", by_alias=True)
 
 
 def accepted_outcome(request: ProvisionRequest, source: Source, now: datetime) -> Outcome:

@@ -89,3 +89,30 @@ def fetch(
     if hourly is None:
         return from_snapshot(vm_size, spot=spot)
     return Price(hourly, "USD", f"retail prices API ({urlparse(base_url).hostname})")
+
+
+FLEX_SNAPSHOT = Path(__file__).with_name("flex_prices_snapshot.json")
+
+
+@dataclass(frozen=True)
+class FlexPrice:
+    """Flex Consumption on-demand meters: execution time per GB-s and one execution, in USD."""
+
+    gb_second: float
+    execution: float
+    source: str
+
+
+@cache
+def flex_on_demand() -> FlexPrice:
+    """The dated snapshot's `On Demand Execution Time` (per `1 GB Second`) and `On Demand Total
+    Executions` (the API prices executions per `10`) meters."""
+    data: dict[str, Any] = json.loads(FLEX_SNAPSHOT.read_text(encoding="utf-8"))
+    meters = {item["meterName"]: item for item in data["Items"]}
+    time, count = meters["On Demand Execution Time"], meters["On Demand Total Executions"]
+    per = float(count["unitOfMeasure"])
+    return FlexPrice(
+        float(time["retailPrice"]),
+        float(count["retailPrice"]) / per,
+        f"snapshot {data['_snapshot']['date']}",
+    )

@@ -171,6 +171,14 @@ class DevicePlugin(KubeClient):
                 return DevicePluginStatus(
                     ready=False, daemon_set=None, reason="no device plugin DaemonSet in the cluster"
                 )
+            if count((plugin.get("status") or {}).get("numberReady")) == 0:
+                # DaemonSetStatus.numberReady: no plugin pod is ready anywhere, so none on the
+                # pool either; one read instead of three
+                return DevicePluginStatus(
+                    ready=False,
+                    daemon_set=f"{namespace_of(plugin)}/{name_of(plugin)}",
+                    reason="no device plugin pod is ready yet",
+                )
             pool_nodes = {
                 name_of(node)
                 for node in self._items(

@@ -196,12 +196,14 @@ class Jobs(KubeClient):
     def job_status(self, request: ProvisionRequest) -> JobStatus:
         """One look at the job: its conditions, else its newest pod's phase and scheduling."""
         job_spec = request.job
+        base = functools.partial(JobStatus, namespace=job_spec.namespace, name=job_spec.name)
         with self._errors(f"read Job {job_spec.namespace}/{job_spec.name}"):
             job = self._own_job(request)
-            pods = self._job_pods(job) if job is not None else []
-        base = functools.partial(JobStatus, namespace=job_spec.namespace, name=job_spec.name)
-        if job is None:
-            return base(state="not-found")
+            if job is None:
+                return base(state="not-found")
+            if _running(job):  # the Job's own status says so: no need to list its pods
+                return base(state="running")
+            pods = self._job_pods(job)
         pod = pods[-1] if pods else None
         pod_name = name_of(pod) if pod is not None else None
         for kind, state in (("Failed", "failed"), ("Complete", "succeeded")):
@@ -318,3 +320,14 @@ def _waiting_reason(pod: JSON) -> str:
         if waiting.get("reason"):
             return str(waiting["reason"])
     return "Pending"
+
+
+def _running(job: dict[str, Any]) -> bool:
+    """A pod of the job is ready and the job has not ended (JobStatus.ready: "the number of
+    active pods which have a Ready condition", Kubernetes API reference, batch/v1)."""
+    status = job.get("status") or {}
+    ended = any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return not ended and int(status.get("ready") or 0) >= 1

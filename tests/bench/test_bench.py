@@ -1,9 +1,11 @@
 """`python -m bench --quick`: the benchmark runs end to end at tiny sizes.
 
-Covers: the entry point exits 0 and writes results JSON with the four groups, each with a
-measured value, its baseline and their ratio; the one benchmarked request completed through the
-app and its script baseline's job succeeded; the app made at least the minimum cloud calls; the
-throughput runs finished every request; and the printed table names every group.
+Covers: the entry point exits 0 and writes results JSON with every group (billed compute, cloud
+calls, cold start, throughput, and the Flex meter, idle GPU and overhead cost), each with a
+measured value, its baseline and their ratio; the Flex meter bills every wake-up at least a
+second of instance memory; both priced VM sizes ran their job; the one benchmarked request
+completed through the app and its script baseline's job succeeded; the app wrote each resource
+once; the throughput runs finished every request; and the printed table names every group.
 
 A smoke test of behaviour, not of speed: it gives the run all the time a busy machine needs and
 asserts no measured time against another (the numbers are the benchmark's to report).
@@ -20,11 +22,19 @@ import pytest
 
 from tests.conftest import ROOT
 
-GROUPS = ("billed_compute", "cloud_calls", "cold_start", "throughput")
+GROUPS = (
+    "billed_compute",
+    "cloud_calls",
+    "cold_start",
+    "throughput",
+    "flex_billing",
+    "gpu_idle",
+    "overhead_cost",
+)
 
 
 @pytest.mark.timeout(1200)
-def test_quick_bench_writes_four_groups_with_baselines(tmp_path: Path) -> None:
+def test_quick_bench_writes_every_group_with_baselines(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
 
     finished = subprocess.run(
@@ -47,7 +57,24 @@ def test_quick_bench_writes_four_groups_with_baselines(tmp_path: Path) -> None:
     billed = groups["billed_compute"]
     assert billed["app"]["outcome"] == "completed"
     assert billed["script"]["job_state"] == "succeeded"
-    assert groups["cloud_calls"]["ratio"] >= 1
+    calls = groups["cloud_calls"]
+    for api in ("arm", "kubernetes"):
+        assert calls["app"][api]["writes"] == calls["minimum"][api]["writes"], api
     assert all(run["unfinished"] == 0 for run in groups["throughput"]["runs"])
-    for label in ("billed compute", "cloud calls", "cold start", "throughput N=2"):
+    flex = groups["flex_billing"]
+    assert 0 < flex["wake_ups"] <= flex["executions"]
+    assert flex["value"] >= 2 * flex["wake_ups"], "each wake-up is billed >= 1 s of 2 GB"
+    for size in ("Standard_NC4as_T4_v3", "Standard_ND96isr_H100_v5"):
+        assert groups["gpu_idle"]["sizes"][size]["app"]["workload"] > 0, size
+        cost = groups["overhead_cost"]["sizes"][size]
+        assert cost["ratio"] == pytest.approx(cost["value"] / cost["baseline"]), size
+    for label in (
+        "billed compute",
+        "cloud calls",
+        "cold start",
+        "throughput N=2",
+        "Flex Consumption meter",
+        "idle GPU-s",
+        "overhead $",
+    ):
         assert label in finished.stdout

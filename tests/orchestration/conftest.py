@@ -43,7 +43,7 @@ class World:
 
     def start(self, document: dict[str, Any], options: RunOptions | None = None) -> str:
         request = parse(document, current_settings())
-        run = RunInput(request=request, options=options or RunOptions())
+        run = RunInput.of(request, options or RunOptions())
         return self.host.start_new(
             "provision_gpu_pool",
             instance_id=request.request_id,

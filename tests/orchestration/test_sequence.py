@@ -6,6 +6,7 @@ gone afterwards, the job's accuracy in the summary), in simulated time far below
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -227,3 +228,26 @@ def test_long_waits_keep_every_history_bounded(world: World) -> None:
     assert waits, "the waits ran as sub-orchestrations"
     assert max(waits) <= 4 * 8, lengths
     assert lengths[instance] < 150, "the main history holds steps, not polls"
+
+
+def test_a_wait_sleeps_until_its_expected_duration_then_backs_off(world: World) -> None:
+    """The polling policy (shared/polling.py) in the real waiting sub-orchestration, on the
+    sandbox's clock: the cluster takes 10 minutes and ARM asks for a poll every second, yet the
+    app checks right after the PUT, then not before the expected duration, then less and less
+    often while no GPU node waits on the answer — and still sees the cluster within 10 % late."""
+    options = RunOptions()
+    instance = world.start(SEED, options)
+    status = world.host.wait_for_completion(instance, timeout=120)
+    assert status.output["status"] == "completed", status.output
+    runs = [(i.name, i.started) for i in world.host.invocations if i.kind == "activity"]
+    put = next(t for name, t in runs if name == "start_create_cluster")
+    pool = next(t for name, t in runs if name == "start_create_node_pool")
+    checks = [t - put for name, t in runs if name == "check_operation" and put <= t < pool]
+    checks.append(pool - put)
+    expected = options.expected_seconds["start_create_cluster"]
+    assert checks[:2] == [0, expected], checks
+    after = list(itertools.pairwise(checks[1:]))
+    assert all(b - a >= 0.1 * a for a, b in after), after
+    assert len(checks) < 12, "far fewer than one check per Retry-After (600 of them)"
+    seen = pool - put  # the pool's PUT follows the check that saw the cluster
+    assert TIMINGS.cluster_create_seconds <= seen <= 1.1 * TIMINGS.cluster_create_seconds

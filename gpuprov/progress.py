@@ -71,6 +71,10 @@ class Progress:
         if result:
             gpu = f" on {result['gpu']}" if result.get("gpu") else ""
             print(f"  job: accuracy {result['accuracy']} at step {result['step']}{gpu}", file=out)
+        proof = details.get("proof")
+        if proof:
+            request_id = str(proof.get("url") or "").rsplit("/", 1)[-1].removesuffix(".json")
+            print(f"  GPU proof: {proof['summary']} (gpuprov proof {request_id})", file=out)
         if details.get("deleted"):
             print(f"  deleted: {', '.join(details['deleted'])}", file=out)
         if details.get("left"):

@@ -153,7 +153,8 @@ def orchestrate(run: Run) -> Steps:
     failure = _failure(gpus, smoke)
     if failure is not None:
         code, message = failure
-        hint = f"The proof record has every check: {proof.get('url')} (gpuprov proof REQUEST_ID)."
+        request_id = run.request.request_id
+        hint = f"The proof record has every check: gpuprov proof {request_id} ({proof.get('url')})."
         error = {"kind": "permanent", "code": code, "message": message, "hint": hint}
         raise StepFailed(STEP, message, error)
     nodes = proof.get("nodes") or []

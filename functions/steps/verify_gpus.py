@@ -128,7 +128,10 @@ def _failure(gpus: dict[str, Any], smoke: dict[str, Any] | None) -> tuple[str, s
             if not result.get("passed"):
                 return "SmokeTestFailed", f"node {node['name']}: {result.get('message')}"
     if smoke is None or not smoke.get("done"):
-        return "SmokeTestTimedOut", "the smoke workload did not finish in time"
+        running = [str(n["name"]) for n in (smoke or {}).get("nodes") or []
+                   if n.get("state") == "running"]  # fmt: skip
+        where = f" on node {', '.join(running)}" if running else ""
+        return "SmokeTestTimedOut", f"the smoke workload did not finish in time{where}"
     return None
 
 

@@ -88,6 +88,9 @@ class Run:
         """When the GPU pool's creation started and its deletion ended: its billed time."""
         self.job_result: dict[str, Any] | None = None
         self.log_tail: str | None = None
+        self.proof: dict[str, Any] | None = None
+        """The proof record's link and summary, once verify-gpus wrote it."""
+        self.started_smoke = False
 
     @property
     def now(self) -> datetime:
@@ -260,6 +263,7 @@ class Run:
             "durations": self.durations,
             "vmSize": self.vm_size,
             "jobResult": self.job_result,
+            "proof": self.proof,
             "deleted": cleanup.get("deleted", []),
             "left": cleanup.get("left", []),
             "expiresAt": cleanup.get("expiresAt"),

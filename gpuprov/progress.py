@@ -78,6 +78,10 @@ class Progress:
             more = " (the pool still runs: more accrues)" if cost.get("stillRunning") else ""
             print(f"  cost: estimated {estimate} {cost['currency']}, actual {actual} "
                   f"{cost['currency']} (GPU node time x list price){more}", file=out)  # fmt: skip
+        proof = details.get("proof")
+        if proof:
+            request_id = str(proof.get("url") or "").rsplit("/", 1)[-1].removesuffix(".json")
+            print(f"  GPU proof: {proof['summary']} (gpuprov proof {request_id})", file=out)
         if details.get("deleted"):
             print(f"  deleted: {', '.join(details['deleted'])}", file=out)
         if details.get("left"):

@@ -20,6 +20,11 @@ class GpuVmSize:
     retired_on: date | None = None
     replacement: str | None = None
     needs_grid_driver: bool = False
+    busbw_gbps: float = 0.0
+    """NCCL all-reduce bus bandwidth (GB/s, largest message) a healthy node of a multi-GPU size
+    reaches across its GPUs: NVLink sizes from Azure's published ND A100 v4 / ND H100 v5 NCCL
+    figures (HPC blog "Performance of ND H100 v5": ~480 GB/s at 8 GB), PCIe sizes bounded by
+    their PCIe link (Gen4 x16 ~ 25 GB/s; the T4's Gen3 x16 less). 0 = not measured."""
 
     @property
     def retired(self) -> bool:
@@ -40,14 +45,18 @@ _SIZES: tuple[GpuVmSize, ...] = (
     GpuVmSize("Standard_NC4as_T4_v3", _T4, 1, "NCasT4_v3"),
     GpuVmSize("Standard_NC8as_T4_v3", _T4, 1, "NCasT4_v3"),
     GpuVmSize("Standard_NC16as_T4_v3", _T4, 1, "NCasT4_v3"),
-    GpuVmSize("Standard_NC64as_T4_v3", _T4, 4, "NCasT4_v3"),
+    GpuVmSize("Standard_NC64as_T4_v3", _T4, 4, "NCasT4_v3", busbw_gbps=11.2),
     GpuVmSize("Standard_NC24ads_A100_v4", _A100_80, 1, "NC_A100_v4", mig_capable=True),
-    GpuVmSize("Standard_NC48ads_A100_v4", _A100_80, 2, "NC_A100_v4", mig_capable=True),
-    GpuVmSize("Standard_NC96ads_A100_v4", _A100_80, 4, "NC_A100_v4", mig_capable=True),
-    GpuVmSize("Standard_ND96asr_v4", _A100_40, 8, "ND_A100_v4", mig_capable=True),
+    GpuVmSize("Standard_NC48ads_A100_v4", _A100_80, 2, "NC_A100_v4", mig_capable=True,
+              busbw_gbps=21.5),
+    GpuVmSize("Standard_NC96ads_A100_v4", _A100_80, 4, "NC_A100_v4", mig_capable=True,
+              busbw_gbps=21.5),
+    GpuVmSize("Standard_ND96asr_v4", _A100_40, 8, "ND_A100_v4", mig_capable=True, busbw_gbps=228.0),
     GpuVmSize("Standard_NC40ads_H100_v5", _H100_NVL, 1, "NCads_H100_v5", mig_capable=True),
-    GpuVmSize("Standard_NC80adis_H100_v5", _H100_NVL, 2, "NCads_H100_v5", mig_capable=True),
-    GpuVmSize("Standard_ND96isr_H100_v5", _H100, 8, "ND_H100_v5", mig_capable=True),
+    GpuVmSize("Standard_NC80adis_H100_v5", _H100_NVL, 2, "NCads_H100_v5", mig_capable=True,
+              busbw_gbps=24.8),
+    GpuVmSize("Standard_ND96isr_H100_v5", _H100, 8, "ND_H100_v5", mig_capable=True,
+              busbw_gbps=480.0),
     GpuVmSize("Standard_NV36ads_A10_v5", _A10, 1, "NVadsA10_v5", needs_grid_driver=True),
     GpuVmSize("Standard_NV72ads_A10_v5", _A10, 2, "NVadsA10_v5", needs_grid_driver=True),
     # Retired: new pools cannot use these. The replacement keeps the GPU count.

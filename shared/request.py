@@ -151,6 +151,15 @@ class Job(WireModel):
     """Pod retries before the job counts as failed."""
 
 
+class Proof(WireModel):
+    """How deeply verify-gpus proves each node of the pool (a CTRF record per request)."""
+
+    level: Literal["basic", "standard", "deep"] = "standard"
+    """basic: per-node checks and `nvidia-smi -q`; standard: also NVIDIA's CUDA vectorAdd
+    sample; deep: also `dcgmi diag -r 1` and, on multi-GPU sizes, an NCCL all-reduce against
+    the size's bus bandwidth."""
+
+
 class Cleanup(WireModel):
     """What to delete when the run ends (success, failure or cancel); how long the rest may live."""
 
@@ -203,6 +212,8 @@ class ProvisionRequest(WireModel):
     """Cleanup policy."""
     budget: Budget | None = None
     """Most the run may cost; omitted means the operator's default (GPUPROV_DEFAULT_BUDGET)."""
+    proof: Proof = Field(default_factory=Proof)
+    """How deeply the GPUs are proven before the job runs."""
 
     @property
     def creates_cluster(self) -> bool:

@@ -37,6 +37,7 @@ def test_demo_runs_the_walkthrough_and_stops_what_it_started(tmp_path: Path) -> 
     assert ["run-job", "succeeded"] in events
     assert any("job: accuracy 0.9" in line and "Tesla T4" in line for line in lines)
     assert "left running: nothing" in out
+    assert "GPU proof: 5/5 passed (gpuprov proof " in out
     assert "outcome: completed" in out
     assert "sandbox: stopped" in out
     assert out.rstrip().endswith("outcome: completed")

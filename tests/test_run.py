@@ -34,15 +34,27 @@ def test_seed_walkthrough_runs_to_completed_on_the_sandbox(tmp_path: Path) -> No
              "--time-scale", "120"],
             capture_output=True, text=True, check=False, timeout=240,
         )  # fmt: skip
+        proof = subprocess.run(
+            [GPUPROV, "proof", "seed-walkthrough-001", "--sandbox", "--state-dir", state],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
     finally:
         subprocess.run([GPUPROV, "sandbox", "down", "--state-dir", state], check=True, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert proof.returncode == 0, proof.stdout + proof.stderr
+    assert proof.stdout.startswith("proof of seed-walkthrough-001: 5/5 passed"), proof.stdout
+    assert "Tesla T4" in proof.stdout
     assert "sandbox: started; it stays up for the next run" in result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert all(e["specversion"] == "1.0" and e["subject"] == "seed-walkthrough-001" for e in events)
     steps = [(e["data"]["step"], e["data"]["status"]) for e in events]
     assert steps[0] == ("preflight", "started")
     assert ("verify-gpus", "succeeded") in steps
+    verified = next(e for e in events if e["data"]["step"] == "verify-gpus"
+                    and e["data"]["status"] == "succeeded")  # fmt: skip
+    [node] = verified["data"]["details"]["nodes"]
+    assert (node["gpuModel"], node["gpus"], node["driver"], node["cuda"]) == (
+        "Tesla T4", 1, "570.172.08", "12.8")  # fmt: skip
     assert steps[-1] == ("completed", "completed")
     assert events[-1]["data"]["details"]["jobResult"]["accuracy"] > 0.9
     cost = events[-1]["data"]["details"]["cost"]

@@ -1,6 +1,6 @@
-"""cleanup: delete the job, then the cluster or the pool, as the request's cleanup policy says;
-what stays is named with its expiry (the reaper's `gpuprov-expires-at`). Runs after success,
-failure or a cancel, and is not cancellable itself."""
+"""cleanup: delete the job (and any smoke pod left), then the cluster or the pool, as the
+request's cleanup policy says; what stays is named with its expiry (the reaper's
+`gpuprov-expires-at`). Runs after success, failure or a cancel, and is not cancellable itself."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from functions.operation import delete
 from functions.steps.create_cluster import start_delete_cluster
 from functions.steps.create_node_pool import start_delete_node_pool
 from functions.steps.run_job import delete_job
+from functions.steps.verify_gpus import delete_smoke
 
 if TYPE_CHECKING:
     from shared.events import StepName
@@ -27,6 +28,9 @@ def orchestrate(run: Run) -> Steps:
         answer = yield from run.call(delete_job)
         fail_on_error(STEP, answer)
         deleted.append(f"job {run.request.job.name}")
+    if run.started_smoke and not (run.created_cluster and policy.delete_cluster):
+        answer = yield from run.call(delete_smoke)  # verify-gpus deletes them unless it stopped
+        fail_on_error(STEP, answer)
     if run.created_cluster and policy.delete_cluster:
         yield from delete(run, start_delete_cluster)
         run.pool_until = run.now

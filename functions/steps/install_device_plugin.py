@@ -31,7 +31,7 @@ def check_device_plugin(payload: Any) -> dict[str, Any]:
         from shared.sequence import StepAnswer
 
         status = kube.device_plugin_status(request)
-        return StepAnswer(value=dump(status), done=status.ready)
+        return StepAnswer(value=dump(status), done=status.settled)
 
     return on_cluster(payload, NoInput, check)
 
@@ -46,4 +46,8 @@ def orchestrate(run: Run) -> Steps:
     fail_on_error(STEP, ready)
     if not ready.done:
         raise StepFailed(STEP, "the device plugin did not become ready in time")
+    crashing = (ready.value or {}).get("crashlooping") or []
+    if crashing:
+        nodes = ", ".join(crashing)
+        result["message"] = f"rolled out; CrashLoopBackOff on {nodes}: verify-gpus checks each node"
     return {**result, "status": ready.value}

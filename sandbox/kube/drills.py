@@ -63,15 +63,14 @@ _POOLS = r"/agentPools/[^/]+$"
 DRILLS: tuple[Drill, ...] = (
     Drill("gpu-missing", "kubernetes",
           "the next GPU node registers one GPU fewer than its size; NPD sets GPUMissing",
-          "kubectl describe node: nvidia.com/gpu one below the size, GPUMissing True"),
+          "verify-gpus fails naming the node and GPUMissing; kubectl describe node shows it"),
     Drill("plugin-crashloop", "kubernetes",
           "the device plugin on the next GPU node crashloops: NVML driver/library mismatch",
-          "kubectl get pods / logs of the plugin: CrashLoopBackOff or the NVML error; "
-          "no nvidia.com/gpu on the node"),
+          "verify-gpus fails naming the node, the plugin's restarts and its log's NVML error"),
     Drill("xid-error", "kubernetes", "NPD sets XIDErrors on the next GPU node",
-          "kubectl describe node: XIDErrors True with the Xid line"),
+          "verify-gpus fails naming the node and XIDErrors with the Xid line"),
     Drill("smoke-fails", "kubernetes", "the next smoke pod's GPU tool fails (exit 1)",
-          "the smoke pod ends in Error; kubectl logs shows the tool's failure"),
+          "verify-gpus fails naming the node and the tool's failure; the proof record has it"),
     Drill("kube-5xx", "kubernetes", "the next 3 Kubernetes API creates (POST) answer 500",
           "the provisioner retries the create (a transient error)"),
     Drill("arm-throttling", "arm",
@@ -79,12 +78,14 @@ DRILLS: tuple[Drill, ...] = (
           "create-node-pool waits Retry-After and retries"),
     Drill("arm-5xx", "arm", "the next 2 agent pool PUTs answer 500 InternalServerError",
           "create-node-pool retries (a transient error)"),
-    Drill("quota", "arm", "the next agent pool PUT is refused: QuotaExceeded",
-          "create-node-pool fails at once with QuotaExceeded"),
+    Drill("quota", "arm",
+          "the next pool PUT (a new cluster's system pool included) is refused: QuotaExceeded",
+          "create-cluster or create-node-pool fails at once with QuotaExceeded"),
     Drill("allocation-failure", "arm",
-          "the next agent pool fails to allocate: AllocationFailed",
-          "create-node-pool moves to the request's next size or zone, or fails with "
-          "AllocationFailed"),
+          "the next pool (a new cluster's system pool included) fails to allocate: "
+          "AllocationFailed",
+          "create-cluster fails, or create-node-pool moves to the request's next size or zone, "
+          "or fails with AllocationFailed"),
 )  # fmt: skip
 
 BY_NAME = {drill.name: drill for drill in DRILLS}

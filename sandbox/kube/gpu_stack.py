@@ -10,16 +10,16 @@ Evidence:
   from the Azure VM size pages: NCasT4_v3 (T4 16 GB), NC A100 v4 (A100 80GB PCIe), ND A100 v4
   (A100 40GB SXM4), NCads H100 v5 (H100 NVL 94 GB), ND H100 v5 (H100 80GB HBM3), NVadsA10 v5
   (A10 partitions, GRID: `NVIDIA A10-24Q`).
-- NCCL all-reduce bus bandwidth a healthy node reaches (`# Avg bus bandwidth` of nccl-tests
-  all_reduce_perf over all its GPUs): NVLink sizes from Azure's published ND H100 v5 / ND A100 v4
-  NCCL figures (HPC blog "Performance of ND H100 v5": ~ 480 GB/s at 8 GB messages); PCIe sizes
-  are bounded by PCIe Gen4 x16 (~ 25 GB/s).
+- The NCCL all-reduce bus bandwidth a healthy node reaches is the size's published figure, kept
+  once in the product's catalog (shared/catalog.py `busbw_gbps`, with its evidence).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from shared.catalog import lookup
 
 CUDA_DRIVER = "570.172.08"
 GRID_DRIVER = "570.211.01"
@@ -40,28 +40,29 @@ class GpuStack:
     driver: str
     pci_device_id: str
     """The PCI device id DCGM lists under `GPU Device IDs Detected`."""
-    busbw_gbps: float
-    """nccl-tests all_reduce_perf average bus bandwidth a healthy node of this size reaches."""
+    busbw_gbps: float = 0.0
+    """nccl-tests all_reduce_perf bus bandwidth a healthy node of this size reaches."""
     cuda: str = CUDA_VERSION
 
 
 _STACKS: tuple[tuple[str, GpuStack], ...] = (
-    (r"_T4_", GpuStack("Tesla T4", "Turing", 15360, CUDA_DRIVER, "1eb8", 11.2)),
+    (r"_T4_", GpuStack("Tesla T4", "Turing", 15360, CUDA_DRIVER, "1eb8")),
     (r"^Standard_ND96asr_v4$",
-     GpuStack("NVIDIA A100-SXM4-40GB", "Ampere", 40960, CUDA_DRIVER, "20b0", 228.0)),
-    (r"A100", GpuStack("NVIDIA A100 80GB PCIe", "Ampere", 81920, CUDA_DRIVER, "20b5", 21.5)),
+     GpuStack("NVIDIA A100-SXM4-40GB", "Ampere", 40960, CUDA_DRIVER, "20b0")),
+    (r"A100", GpuStack("NVIDIA A100 80GB PCIe", "Ampere", 81920, CUDA_DRIVER, "20b5")),
     (r"^Standard_ND96isr_H100_v5$",
-     GpuStack("NVIDIA H100 80GB HBM3", "Hopper", 81559, CUDA_DRIVER, "2330", 480.0)),
-    (r"H100", GpuStack("NVIDIA H100 NVL", "Hopper", 95830, CUDA_DRIVER, "2321", 24.8)),
-    (r"A10_", GpuStack("NVIDIA A10-24Q", "Ampere", 24512, GRID_DRIVER, "2236", 0.0)),
+     GpuStack("NVIDIA H100 80GB HBM3", "Hopper", 81559, CUDA_DRIVER, "2330")),
+    (r"H100", GpuStack("NVIDIA H100 NVL", "Hopper", 95830, CUDA_DRIVER, "2321")),
+    (r"A10_", GpuStack("NVIDIA A10-24Q", "Ampere", 24512, GRID_DRIVER, "2236")),
 )  # fmt: skip
 
 
 def gpu_stack(vm_size: str) -> GpuStack | None:
     """The GPU stack of a VM size, or None for a size without NVIDIA GPUs."""
+    size = lookup(vm_size)
     for pattern, stack in _STACKS:
         if re.search(pattern, vm_size, re.IGNORECASE):
-            return stack
+            return replace(stack, busbw_gbps=size.busbw_gbps if size else 0.0)
     return None
 
 

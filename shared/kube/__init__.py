@@ -1,7 +1,7 @@
 """Kubernetes: the in-cluster steps of a request, one module each over one client.
 
 - `client`: the API server connection, JSON calls, error classification, object helpers;
-- `device_plugin`, `gpus`, `job`: the operations of the steps that use them.
+- `device_plugin`, `gpus`, `smoke`, `job`: the operations of the steps that use them.
 
 Every operation is safe to run twice (GET before create, server-side apply, 404 on delete =
 done), answers at once without waiting on the cluster, touches only objects labelled with the
@@ -12,9 +12,10 @@ no token and no CA.
 from shared.kube.device_plugin import DevicePlugin, DevicePluginResult, DevicePluginStatus
 from shared.kube.gpus import Gpus, GpuStatus
 from shared.kube.job import JobDeleted, Jobs, JobStarted, JobStatus, LogTail, tail_text
+from shared.kube.smoke import Smoke, SmokeStatus
 
 
-class KubeAdapter(DevicePlugin, Gpus, Jobs):
+class KubeAdapter(DevicePlugin, Gpus, Jobs, Smoke):
     """Every in-cluster operation of a request, against one cluster's API server."""
 
 
@@ -27,5 +28,6 @@ __all__ = [
     "JobStatus",
     "KubeAdapter",
     "LogTail",
+    "SmokeStatus",
     "tail_text",
 ]

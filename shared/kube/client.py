@@ -231,6 +231,20 @@ class KubeClient:
         items = self._json(call, *args, **kwargs).get("items") or []
         return [item for item in items if isinstance(item, dict)]
 
+    def _pod_log(self, pod: JSON, tail_lines: int | None = None, max_bytes: int = 262_144) -> str:
+        """A pod's (single container's) log, its last `max_bytes` at most; ApiException raises."""
+        read_log: Callable[..., Any] = self._core.read_namespaced_pod_log
+        extra = {} if tail_lines is None else {"tail_lines": tail_lines}
+        response = read_log(
+            name_of(pod), namespace_of(pod), _preload_content=False,
+            _request_timeout=self._timeout, **extra,
+        )  # fmt: skip
+        try:
+            data: bytes = response.data
+        finally:
+            response.release_conn()
+        return data[-max_bytes:].decode("utf-8", errors="replace")
+
     # --- namespace ----------------------------------------------------------------------
 
     def ensure_namespace(self, name: str) -> NamespaceResult:

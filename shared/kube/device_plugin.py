@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Literal
 
 import yaml
+from pydantic import Field
 
 from shared.kube.client import (
     AGENTPOOL_LABEL,
@@ -57,7 +58,24 @@ class DevicePluginStatus(HistoryModel):
     pool_nodes: int = 0
     pool_nodes_ready: int = 0
     """Nodes of the pool with a running, ready plugin pod."""
+    crashlooping: list[str] = Field(default_factory=list)
+    """Nodes of the pool whose plugin pod is in CrashLoopBackOff: waiting longer cannot help,
+    so the wait ends and verify-gpus reports each node with the plugin's log."""
     reason: str = ""
+
+    @property
+    def settled(self) -> bool:
+        """Rolled out: every pool node's plugin is ready or crashlooping."""
+        settled = self.pool_nodes_ready + len(self.crashlooping)
+        return self.ready or (self.pool_nodes > 0 and settled == self.pool_nodes)
+
+
+def plugin_crashlooping(pod: JSON) -> bool:
+    """A pod whose container the kubelet restarts with back-off after it crashed."""
+    return any(
+        ((status.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+        for status in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def device_plugin_manifest(request: ProvisionRequest, ownership: Ownership) -> JSON:
@@ -197,6 +215,11 @@ class DevicePlugin(KubeClient):
             for pod in pods
             if (pod.get("status") or {}).get("phase") == "Running" and is_true(pod, "Ready")
         }
+        crashlooping = sorted(
+            str((pod.get("spec") or {}).get("nodeName") or "")
+            for pod in pods
+            if plugin_crashlooping(pod) and (pod.get("spec") or {}).get("nodeName") in pool_nodes
+        )
         status = plugin.get("status") or {}
         generation = count((plugin.get("metadata") or {}).get("generation"))
         observed = count(status.get("observedGeneration"))
@@ -217,5 +240,6 @@ class DevicePlugin(KubeClient):
             number_ready=count(status.get("numberReady")),
             pool_nodes=len(pool_nodes),
             pool_nodes_ready=pool_ready,
+            crashlooping=crashlooping,
             reason=reason,
         )

@@ -188,8 +188,15 @@ def parse_all_reduce_perf(text: str) -> NcclAllReduce:
     )
 
 
-GPU_CONDITIONS = ("GPUMissing", "XIDErrors", "NVLinkStatusInactive", "IBLinkFlapping")
-"""AKS Node Problem Detector's GPU node conditions (azure-aks-docs node-problem-detector.md)."""
+GPU_CONDITIONS = (
+    "GPUMissing", "XIDErrors", "NVLinkStatusInactive", "IBLinkFlapping", "GPUClockThrottling",
+    "UnhealthyNvidiaDevicePlugin", "UnhealthyNvidiaDCGMServices",
+)  # fmt: skip
+"""AKS Node Problem Detector's GPU node conditions: the "GPU only" rows of
+learn.microsoft.com/azure/aks/node-problem-detector ("Node conditions": GPUMissing,
+NVLinkStatusInactive, XIDErrors, IBLinkFlapping, GPUClockThrottling, and
+UnhealthyNvidiaDevicePlugin for managed GPU pools), plus UnhealthyNvidiaDCGMServices, which
+aks-managed-gpu-nodes.md ("Verify the managed GPU node pool") lists next to it."""
 
 
 def gpu_problems(node: dict[str, Any]) -> dict[str, str]:

@@ -669,3 +669,70 @@ def test_nothing_returned_for_history_holds_a_secret(
         assert "BEGIN CERTIFICATE" not in text
         assert not any(line in text for line in pem_body)
     assert parse_job_result(tail.text) is not None  # the check above looked at a real log
+
+
+# --- a broken driver, seen per node (verify-gpus) ------------------------------------------------
+
+
+@pytest.fixture
+def broken_access(kube: KubeSimulator) -> ClusterAccess:
+    """The GPU pool's first node has a driver/library mismatch (the `plugin-crashloop` drill,
+    Azure/AKS#5869): NVML cannot initialise there."""
+    kube.inject_gpu_fault("plugin-crashloop")
+    cluster = kube.ensure_cluster(CLUSTER_ID)
+    kube.set_pool(CLUSTER_ID, SYSTEM_POOL)
+    kube.set_pool(CLUSTER_ID, GPU_POOL)
+    return cluster
+
+
+def test_the_products_plugin_crashloops_on_a_broken_driver_and_the_node_is_named(
+    broken_access: ClusterAccess, clock: ManualClock, kube: KubeSimulator
+) -> None:
+    """FAIL_ON_INIT_ERROR=true (the product's manifest): the plugin exits, the kubelet restarts
+    it with back-off; the install wait settles and verify-gpus names the node."""
+    request = make_request()
+    with KubeAdapter(credentials(broken_access)) as adapter:
+        adapter.install_device_plugin(request)
+        advance(clock, kube, 60)
+        plugin = adapter.device_plugin_status(request)
+        gpus = adapter.gpu_status(request, "Standard_NC4as_T4_v3")
+
+    assert not plugin.ready
+    assert plugin.settled, "a crashlooping plugin ends the install wait"
+    [broken] = plugin.crashlooping
+    by_name = {node.name: node for node in gpus.nodes}
+    assert by_name[broken].state == "failed"
+    assert by_name[broken].code == "DevicePluginCrashLoop"
+    assert broken in by_name[broken].cause
+    crashing = by_name[broken].plugin
+    assert crashing is not None
+    assert crashing.restarts >= 1
+    assert "Driver/library version mismatch" in by_name[broken].cause
+    assert [node.state for name, node in by_name.items() if name != broken] == ["ready"]
+    assert gpus.failed
+    assert not gpus.ready
+
+
+def test_a_plugin_that_blocks_on_init_errors_is_caught_by_its_log(
+    broken_access: ClusterAccess, apps: Api, clock: ManualClock, kube: KubeSimulator
+) -> None:
+    """FAIL_ON_INIT_ERROR=false (upstream's static manifest): the plugin runs, ready, and
+    advertises nothing; verify-gpus reads its log and names the node."""
+    blocking = foreign_plugin(
+        "kube-system", "nvidia-device-plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.18.0"
+    )
+    container = blocking["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}]
+    apps.create_namespaced_daemon_set("kube-system", blocking)
+    advance(clock, kube, 60)
+    with KubeAdapter(credentials(broken_access)) as adapter:
+        gpus = adapter.gpu_status(make_request(), "Standard_NC4as_T4_v3")
+
+    [broken] = [node for node in gpus.nodes if node.state != "ready"]
+    assert broken.state == "failed"
+    assert broken.code == "DevicePluginInitFailed"
+    assert broken.plugin is not None
+    assert broken.plugin.ready, "Running and ready, yet no GPUs"
+    assert broken.allocatable == 0
+    assert broken.name in broken.cause
+    assert "Failed to initialize NVML: Driver/library version mismatch" in broken.cause

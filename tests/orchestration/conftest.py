@@ -5,6 +5,7 @@ the real Service Bus client into the local broker, all on one ManualClock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ class World:
     broker: ServiceBusBroker
     host: LocalDurableHost
     ca_path: str
+    storage: str
 
     def start(self, document: dict[str, Any], options: RunOptions | None = None) -> str:
         request = parse(document, current_settings())
@@ -94,7 +96,11 @@ class World:
 
     def events(self, subscription: str = "all") -> list[tuple[str, str]]:
         """(step, status) of every event on a subscription, in order."""
-        received: list[tuple[str, str]] = []
+        return [(data["step"], data["status"]) for data in self.event_data(subscription)]
+
+    def event_data(self, subscription: str = "all") -> list[dict[str, Any]]:
+        """The `data` of every CloudEvent on a subscription, in order (taken off it)."""
+        received: list[dict[str, Any]] = []
         with ServiceBusClient.from_connection_string(self.broker.connection_string) as client:
             receiver = client.get_subscription_receiver(
                 TOPIC, subscription, receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE
@@ -102,11 +108,8 @@ class World:
             with receiver:
                 while batch := receiver.receive_messages(max_message_count=100, max_wait_time=1):
                     for message in batch:
-                        props = {
-                            _text(k): _text(v)
-                            for k, v in (message.application_properties or {}).items()
-                        }
-                        received.append((props["step"], props["status"]))
+                        event = json.loads(b"".join(message.body))
+                        received.append(event["data"])
         return received
 
 
@@ -117,18 +120,17 @@ def cluster_id(resource_group: str, name: str) -> str:
     )
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @pytest.fixture
 def world(
     monkeypatch: pytest.MonkeyPatch,
     sandbox_world: SandboxWorld[ManualClock],
     broker: ServiceBusBroker,
+    storage: str,
 ) -> Iterator[World]:
     parts = sandbox_world
-    values = app_settings(parts.arm.url, parts.ca.ca_path, service_bus=broker.connection_string)
+    values = app_settings(
+        parts.arm.url, parts.ca.ca_path, storage=storage, service_bus=broker.connection_string
+    )
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     current_settings.cache_clear()
@@ -136,7 +138,9 @@ def world(
 
     host = LocalDurableHost(function_app.app, clock=parts.clock)
     try:
-        yield World(parts.clock, parts.arm, parts.kube, broker, host, str(parts.ca.ca_path))
+        yield World(
+            parts.clock, parts.arm, parts.kube, broker, host, str(parts.ca.ca_path), storage
+        )
     finally:
         close_event_publisher()
         current_settings.cache_clear()

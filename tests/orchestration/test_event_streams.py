@@ -22,7 +22,16 @@ from tests.conftest import EXAMPLES
 from tests.orchestration.conftest import TOPIC, World
 
 RECORDING = Path(__file__).with_name("event_streams.json")
-_VOLATILE = {"time", "startedAt", "expiresAt", "totalSeconds", "uid", "durations", "nodes"}
+_VOLATILE = {
+    "time",
+    "startedAt",
+    "expiresAt",
+    "totalSeconds",
+    "uid",
+    "durations",
+    "nodes",
+    "url",
+}  # url: the proof blob's, on Azurite's ephemeral port
 """Keys whose values are times, durations or what the sandbox makes up (uids, node names)."""
 
 

@@ -1,9 +1,11 @@
 """GPU health on simulated AKS nodes: Node Problem Detector's GPU conditions, the smoke tools
 a pod runs, and the failures a user can inject to rehearse them.
 
-Conditions: AKS's NPD sets `GPUMissing`, `XIDErrors`, `NVLinkStatusInactive` and
-`IBLinkFlapping` on GPU nodes (azure-aks-docs node-problem-detector.md, "Node conditions", rows
-with compute type "GPU only"; gpu-health-monitoring.md for what each checks and on which sizes).
+Conditions: AKS's NPD sets `GPUMissing`, `XIDErrors`, `NVLinkStatusInactive`,
+`IBLinkFlapping` and `GPUClockThrottling` on GPU nodes (learn.microsoft.com/azure/aks/
+node-problem-detector, "Node conditions", rows with compute type "GPU only";
+gpu-health-monitoring.md for what each checks and on which sizes). `UnhealthyNvidiaDevicePlugin`
+is for managed GPU pools only, and is not simulated (field reports find NPD absent there).
 A healthy condition follows NPD's pattern in that page's `kubectl describe node` sample
 (`VMEventScheduled False NoVMEventScheduled`): status False, reason `No<Type>`.
 
@@ -41,6 +43,8 @@ _NPD_CONDITIONS: tuple[tuple[str, str, str], ...] = (
     ("NVLinkStatusInactive", "NVLink status inactive", "NVLink is active"),
     ("IBLinkFlapping", "Intermittent InfiniBand device connectivity",
      "InfiniBand links are stable"),
+    ("GPUClockThrottling", "Problematic GPU clock throttling detected",
+     "no problematic GPU clock throttling"),
 )  # fmt: skip
 
 

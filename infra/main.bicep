@@ -248,7 +248,7 @@ module functionApp 'modules/functionapp.bicep' = {
   }
   // The app (re)starts with its new settings only once its roles exist; ARM may still take
   // minutes to apply them, which the app rides out (GPUPROV_ROLES_ASSIGNED_AT).
-  dependsOn: [targetGroupRoles, featureRegistrationRole]
+  dependsOn: [targetGroupRoles, featureRegistrationRole, capacityReaderRole]
 }
 
 // The AKS roles, only where requests may create clusters and pools.
@@ -263,10 +263,20 @@ module targetGroupRoles 'modules/target-group-roles.bicep' = [
   }
 ]
 
-module featureRegistrationRole 'modules/feature-registration-role.bicep' = if (grantFeatureRegistration) {
+module featureRegistrationRole 'modules/subscription-role.bicep' = if (grantFeatureRegistration) {
   name: 'gpuprov-feature-registration-${resourceToken}'
   params: {
     principalId: identity.outputs.principalId
+    roleKey: 'subscription'
+  }
+}
+
+// The preflight's Compute reads (SKUs, vCPU usages), always: without them quota is not checked.
+module capacityReaderRole 'modules/subscription-role.bicep' = {
+  name: 'gpuprov-capacity-reader-${resourceToken}'
+  params: {
+    principalId: identity.outputs.principalId
+    roleKey: 'capacity'
   }
 }
 

@@ -70,8 +70,9 @@ def manifest_grants(
     """The manifest's custom roles where the deployment assigns them: the resource-group role on
     each allowed (subscription, resource group) and nowhere else (infra/main.bicep deploys
     target-group-roles.bicep once per entry of `allowedResourceGroups`), and the
-    feature-registration role at those groups' subscriptions (the sandbox deploys as with
-    grantFeatureRegistration=true, so the examples' preview feature can be registered)."""
+    subscription roles at those groups' subscriptions: the capacity reader always, and feature
+    registration as deployed with grantFeatureRegistration=true (so the examples' preview feature
+    can be registered)."""
     roles = (manifest or load_manifest())["customRoles"]
 
     def actions(role: str) -> tuple[str, ...]:
@@ -84,7 +85,10 @@ def manifest_grants(
             Grant(f"/subscriptions/{sub}/resourceGroups/{name}", actions("resourceGroup"))
             for sub, name in groups
         ),
-        *(Grant(f"/subscriptions/{sub}", actions("subscription")) for sub in subscriptions),
+        *(
+            Grant(f"/subscriptions/{sub}", actions("subscription") + actions("capacity"))
+            for sub in subscriptions
+        ),
     )
 
 

@@ -174,7 +174,7 @@ def test_the_app_knows_when_its_roles_were_assigned(app_settings: dict[str, str]
     assert app_settings["GPUPROV_ROLES_ASSIGNED_AT"] == "rolesAssignedAt"
     assert re.search(r"^param deployedAt string = utcNow\('o'\)$", main, re.M)
     assert "    rolesAssignedAt: deployedAt\n" in main
-    assert "  dependsOn: [targetGroupRoles, featureRegistrationRole]\n}" in main
+    assert "  dependsOn: [targetGroupRoles, featureRegistrationRole, capacityReaderRole]\n}" in main
 
 
 def test_application_insights_accepts_only_entra_tokens() -> None:

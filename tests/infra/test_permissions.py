@@ -39,7 +39,11 @@ def test_the_deploy_docs_table_is_the_manifests() -> None:
 def test_each_custom_role_is_built_from_the_manifest(key: str, role: dict) -> None:
     text = read(ROOT / role["bicep"])
     assert "loadJsonContent('../permissions.json')" in text
-    assert re.search(rf"^var role = permissions\.customRoles\.{key}$", text, re.M)
+    if "var role = permissions.customRoles[roleKey]" in text:  # one module, several roles
+        assert f"'{role['bicep'].removeprefix('infra/')}'" in read(INFRA / "main.bicep")
+        assert re.search(rf"^    roleKey: '{key}'$", read(INFRA / "main.bicep"), re.M)
+    else:
+        assert re.search(rf"^var role = permissions\.customRoles\.{key}$", text, re.M)
     (definition,) = [r for r in resources(text) if r.type.endswith("/roleDefinitions")]
     properties = definition.body["properties"]
     assert isinstance(properties, dict)
@@ -47,7 +51,7 @@ def test_each_custom_role_is_built_from_the_manifest(key: str, role: dict) -> No
         {"actions": "[for entry in role.actions: entry.action]", "notActions": []}
     ]
     assert properties["roleName"] == "'${role.roleName} (${roleId})'", "unique per tenant"
-    assert re.search(r"^var roleId = guid\(\w+\(\)\.id, principalId, '[\w-]+'\)$", text, re.M)
+    assert re.search(r"^var roleId = guid\(\w+\(\)\.id, principalId, '[\w${}-]+'\)$", text, re.M)
     (assignment,) = [
         r
         for r in resources(text)

@@ -133,7 +133,8 @@ def _cost_rows(groups: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (
                 f"6. idle GPU-s, {gpu['nodes']}× {size}",
                 f"{gpu['app']['orchestration']:.0f} caused by the app "
-                f"(+{gpu['app']['cloud_needed']:.0f} cloud-needed)",
+                f"(+{gpu['app']['cloud_needed']:.0f} cloud-needed, "
+                f"+{gpu['app']['proof']:.0f} GPU proof)",
                 f"{gpu['script']['orchestration']:.0f} caused by the script "
                 f"(+{gpu['script']['cloud_needed']:.0f})",
                 f"{gpu['app']['orchestration'] / max(gpu['script']['orchestration'], 1e-9):.2f}×",

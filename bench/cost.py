@@ -36,9 +36,12 @@ class AppRun:
 
 def app_marks(activities: Iterable[tuple[str, float]]) -> Marks:
     """The marks from the app's activity runs (name, simulated start), in order: the last pool
-    PUT, the device plugin's apply, the job's creation and the deletion that removes the nodes."""
+    PUT, the device plugin's apply, the job's creation, the deletion that removes the nodes, and
+    the GPU proof's smoke checks (first and last)."""
+    first: dict[str, float] = {}
     last: dict[str, float] = {}
     for name, started in activities:
+        first.setdefault(name, started)
         last[name] = started
     delete = last.get("start_delete_cluster", last.get("start_delete_node_pool"))
     if delete is None or "start_job" not in last:
@@ -48,6 +51,7 @@ def app_marks(activities: Iterable[tuple[str, float]]) -> Marks:
         plugin_applied=last.get("install_device_plugin"),
         job_created=last["start_job"],
         delete_started=delete,
+        proof=(first["check_smoke"], last["check_smoke"]) if "check_smoke" in last else None,
     )
 
 
@@ -138,6 +142,7 @@ def _gpu_seconds(idle: IdleSplit, gpus: int) -> dict[str, float]:
         "workload": idle.workload * gpus,
         "cloud_needed": idle.cloud_needed * gpus,
         "orchestration": idle.orchestration * gpus,
+        "proof": idle.proof * gpus,
     }
 
 

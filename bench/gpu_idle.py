@@ -3,6 +3,9 @@
 A VM is billed per second while it exists, whether or not a workload runs on it. From the moment
 the pool's nodes exist until they are deleted, each second is one of three kinds:
 - the user's workload runs (the job's pod, from Running to its end): not idle;
+- the request's GPU proof runs (verify-gpus' smoke pods, from the check that creates them to the
+  check that sees them done): not idle either, but reported on its own, since the script it is
+  compared with proves nothing;
 - the cloud is doing what the request needs before or after that workload (the device plugin
   rolling out, the job's pod starting, the deletion running): idle, needed by the cloud;
 - nothing happens because the orchestration has not yet seen the last change or not yet made the
@@ -41,6 +44,9 @@ class Marks:
     """None where the step was skipped (the pool's GPU stack brings its own plugin)."""
     job_created: float
     delete_started: float
+    proof: Interval | None = None
+    """The first smoke check (it creates the smoke pods) to the one that saw them done; None
+    where nothing was proven (the script)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class IdleSplit:
     workload: float
     cloud_needed: float
     orchestration: float
+    proof: float = 0.0
 
     @property
     def idle(self) -> float:
@@ -67,9 +74,11 @@ def split(marks: Marks, cloud: CloudTimes) -> IdleSplit:
         needed.append((marks.plugin_applied, marks.plugin_applied + cloud.plugin_rollout))
     inside = [_clip(i, exists) for i in workload]
     busy = _length(inside)
-    cloud_needed = _length(inside + [_clip(i, exists) for i in needed]) - busy
+    proven = inside + ([_clip(marks.proof, exists)] if marks.proof else [])
+    proof = _length(proven) - busy
+    cloud_needed = _length(proven + [_clip(i, exists) for i in needed]) - busy - proof
     total = exists[1] - exists[0]
-    return IdleSplit(total, busy, cloud_needed, total - busy - cloud_needed)
+    return IdleSplit(total, busy, cloud_needed, total - busy - proof - cloud_needed, proof)
 
 
 def _clip(interval: Interval, within: Interval) -> Interval:

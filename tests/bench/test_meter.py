@@ -71,6 +71,18 @@ def test_idle_gpu_splits_into_workload_cloud_and_orchestration() -> None:
     assert idle.orchestration == 10 + 15 + 15  # pool seen late, plugin seen late, job seen late
 
 
+def test_the_gpu_proof_is_its_own_kind_not_orchestration_idle() -> None:
+    # as above, with smoke pods from 335 (first smoke check) to 365 (the check that saw them done);
+    # the job is created at 375 instead of 345
+    marks = Marks(
+        pool_put=0, plugin_applied=310, job_created=375, delete_started=600, proof=(335, 365)
+    )
+    idle = split(marks, CLOUD)
+    assert idle.proof == 30
+    assert idle.workload == 180
+    assert idle.orchestration == 10 + 5 + 10 + 15  # pool, plugin, proof and job seen late
+
+
 def test_a_skipped_plugin_install_needs_no_cloud_time() -> None:
     marks = Marks(pool_put=0, plugin_applied=None, job_created=300, delete_started=510)
     idle = split(marks, CLOUD)

@@ -204,8 +204,13 @@ def classify_kube(requests: list[KubeRequest]) -> dict[str, int]:
 
 def minimum_calls() -> dict[str, dict[str, int]]:
     """One write per resource; one read per poll interval the server asked for (Retry-After on
-    ARM operations; the run's default interval where the server names none)."""
+    ARM operations; the run's default interval where the server names none). The GPU proof at
+    the default level on the bench's one T4 node: per smoke pod one create, one delete and one
+    read of its end with its log (shared/proof/smoke.py's tools), which the script does not do."""
+    from shared.proof.smoke import tools_for
+
     arm, kube = REALISTIC_ARM, REALISTIC_KUBE
+    smoke_pods = len(tools_for("standard", 1))
     after = float(arm.retry_after_seconds)
     arm_reads = (
         _polls(arm.feature_registration_seconds, APP_POLL_SECONDS)
@@ -219,12 +224,13 @@ def minimum_calls() -> dict[str, dict[str, int]]:
         + 1  # GPUs allocatable: ready once the plugin is
         + _polls(kube.pod_start + kube.job_run, APP_POLL_SECONDS)  # job ended
         + 1  # its log
+        + smoke_pods  # each smoke pod's end and log
     )
     return {
         # feature register, provider register, cluster PUT, pool PUT, cluster DELETE
         "arm": {"writes": 5, "polling_reads": arm_reads, "other_reads": 0},
-        # namespace, device plugin DaemonSet, job, job delete
-        "kubernetes": {"writes": 4, "polling_reads": kube_reads, "other_reads": 0},
+        # namespace, device plugin DaemonSet, job, job delete; each smoke pod's create and delete
+        "kubernetes": {"writes": 4 + 2 * smoke_pods, "polling_reads": kube_reads, "other_reads": 0},
     }
 
 

@@ -1,7 +1,7 @@
 """Every activity, as the Functions host indexes them.
 
 Importing the modules that define activities registers them (`@activity`, functions/registry.py):
-the engine's `publish_event`, the ARM operation check, and each module of functions/steps/,
+the engine's `publish_events`, the ARM operation check, and each module of functions/steps/,
 found on disk, so a new step module needs no line here.
 """
 

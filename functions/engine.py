@@ -91,14 +91,18 @@ class Run:
         self.proof: dict[str, Any] | None = None
         """The proof record's link and summary, once verify-gpus wrote it."""
         self.started_smoke = False
+        self.unsent: list[dict[str, Any]] = []
+        """Outcomes noted and not yet published (`flush` sends them before any other call)."""
 
     @property
     def now(self) -> datetime:
         now: datetime = self.context.current_utc_datetime
         return now
 
-    def publish(self, step: StepName, status: str, message: str = "", **extra: Any) -> Any:
-        """The publish activity for one step outcome; ids repeat only for the same attempt."""
+    def record(self, step: StepName, status: str, message: str = "", **extra: Any) -> None:
+        """Note one step outcome (in the custom status at once). The next `flush` sends it, before
+        any other call, with the outcomes noted after it (one activity for a step's end and the
+        next one's start: fewer history events and wake-ups, the same order and times)."""
         key = (step, status)
         self.attempts[key] = self.attempts.get(key, 0) + 1
         if status == "started":
@@ -112,16 +116,26 @@ class Run:
             {"step": step, "status": status, "at": self.now.isoformat(), "message": message[:200]}
         )
         self.context.set_custom_status({"step": step, "status": status, "events": self.trail})
-        outcome = {
-            "requestId": self.request.request_id,
-            "step": step,
-            "status": status,
-            "attempt": self.attempts[key],
-            "message": message,
-            "time": self.now.isoformat(),
-            **extra,
-        }
-        return self.context.call_activity_with_retry(publish_event.__name__, _UNEXPECTED, outcome)
+        self.unsent.append(
+            {
+                "requestId": self.request.request_id,
+                "step": step,
+                "status": status,
+                "attempt": self.attempts[key],
+                "message": message,
+                "time": self.now.isoformat(),
+                **extra,
+            }
+        )
+
+    def flush(self) -> Steps:
+        """Publish the outcomes noted and not yet sent, in order, in one activity."""
+        if not self.unsent:
+            return
+        outcomes, self.unsent = self.unsent, []
+        yield self.context.call_activity_with_retry(
+            publish_events.__name__, _UNEXPECTED, {"outcomes": outcomes}
+        )
 
     def _input(self, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
         return {"request": self.wire, "trace": self.step_trace, **(inputs or {})}
@@ -136,6 +150,7 @@ class Run:
         of times, or until `until` (cleanup rides out another operation still on the cluster)."""
         from shared.sequence import StepAnswer
 
+        yield from self.flush()
         body = self._input(inputs)
         attempt = 0
         while True:
@@ -151,6 +166,7 @@ class Run:
             yield from self.sleep(self.options.poll_delay(error.retry_after or 2**attempt))
 
     def sleep(self, seconds: int) -> Steps:
+        yield from self.flush()
         timer = self.context.create_timer(self.now + timedelta(seconds=seconds))
         if not self.cancellable:
             yield timer
@@ -180,6 +196,7 @@ class Run:
         """
         from shared.sequence import StepAnswer, WaitInput, deadline
 
+        yield from self.flush()
         size = (self.vm_size if self.created_pool else None) if vm_size == THE_POOL else vm_size
         price = self.input.wait_price(size)
         job = WaitInput(
@@ -206,29 +223,30 @@ class Run:
         return StepAnswer.model_validate(waiter.result)
 
     def step(self, step: Step) -> Steps:
-        """Publish started, run the step, publish its outcome (or failure) and time it."""
+        """Note started, run the step, note its outcome (or failure) and time it; outcomes go out
+        before the next call (`flush`)."""
         name = step.STEP
-        yield self.publish(name, "started")
+        self.record(name, "started")
         began = self.now
         try:
             details = yield from step.orchestrate(self)
         except StepFailed as failed:
             failed.step = failed.step or name
             self.durations[name] = (self.now - began).total_seconds()
-            yield self.publish(name, "failed", failed.message, error=failed.error)
+            self.record(name, "failed", failed.message, error=failed.error)
             raise
         except Cancelled:
             self.durations[name] = (self.now - began).total_seconds()
-            yield self.publish(name, "failed", "cancelled by a cancel event")
+            self.record(name, "failed", "cancelled by a cancel event")
             raise
         except Exception as unexpected:  # an activity that failed past its retries: still clean up
             self.durations[name] = (self.now - began).total_seconds()
             message = f"unexpected failure: {str(unexpected).splitlines()[0][:500]}"
-            yield self.publish(name, "failed", message)
+            self.record(name, "failed", message)
             raise StepFailed(name, message) from None
         self.durations[name] = (self.now - began).total_seconds()
         status = "skipped" if details and details.get("skipped") else "succeeded"
-        yield self.publish(name, status, (details or {}).get("message", ""), details=details)
+        self.record(name, status, (details or {}).get("message", ""), details=details)
         return details
 
     def cost(self) -> dict[str, Any] | None:
@@ -271,12 +289,12 @@ class Run:
             "cost": self.cost(),
         }
         if failure is None:
-            yield self.publish("completed", "completed", done, details=summary)
+            self.record("completed", "completed", done, details=summary)
+            yield from self.flush()
             return {"status": "completed", **summary}
         summary["failedStep"] = failure.step
-        yield self.publish(
-            "failed", "failed", failure.message, error=failure.error, details=summary
-        )
+        self.record("failed", "failed", failure.message, error=failure.error, details=summary)
+        yield from self.flush()
         return {"status": "failed", "message": failure.message, **summary}
 
 
@@ -325,14 +343,16 @@ def _delay(job: WaitInput, now: datetime, retry_after: int | None = None) -> int
 
 
 @activity
-def publish_event(payload: Any) -> str:
-    """Publish one step outcome; a failure raises so the activity is retried (ids dedupe)."""
+def publish_events(payload: Any) -> list[str]:
+    """Publish step outcomes in order; a failure raises so the activity is retried (ids dedupe)."""
     from shared.events import Outcome, event_publisher
     from shared.settings import current_settings
     from shared.telemetry import activity_span, record_outcome
 
-    outcome = Outcome.model_validate(decode(payload))
-    with activity_span("publish_event", outcome.request_id, outcome.step, outcome.attempt):
-        event_id = event_publisher(current_settings()).publish(outcome)
-    record_outcome(outcome)
-    return event_id
+    outcomes = [Outcome.model_validate(o) for o in decode(payload)["outcomes"]]
+    newest = outcomes[-1]  # the activity runs under the newest outcome's step
+    with activity_span("publish_events", newest.request_id, newest.step, newest.attempt):
+        event_ids = event_publisher(current_settings()).publish_all(outcomes)
+    for outcome in outcomes:
+        record_outcome(outcome)
+    return event_ids

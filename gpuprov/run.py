@@ -1,7 +1,7 @@
 """`gpuprov run FILE [--sandbox]`: the whole durable sequence in this process.
 
 The real orchestrator and activities run on the local Durable host; progress is read from the
-orchestration's own history (the outcomes it hands to `publish_event`), so what is shown is
+orchestration's own history (the outcomes it hands to `publish_events`), so what is shown is
 exactly what is published. With --sandbox the sandbox is started if needed and the app is pointed
 at it; without, the same run targets Azure with DefaultAzureCredential.
 
@@ -142,9 +142,10 @@ def _point_at_sandbox(state_dir: Path | None, time_scale: float) -> tuple[Clock,
 
 def _outcomes(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        json.loads(event["Input"])
+        outcome
         for event in history
-        if event.get("EventType") == _TASK_SCHEDULED and event.get("Name") == "publish_event"
+        if event.get("EventType") == _TASK_SCHEDULED and event.get("Name") == "publish_events"
+        for outcome in json.loads(event["Input"])["outcomes"]
     ]
 
 

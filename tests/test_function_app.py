@@ -110,4 +110,4 @@ def test_every_activity_is_registered_under_its_implementation(
     }
     assert activities == set(ACTIVITIES)
     assert all(ACTIVITIES[name].__name__ == name for name in activities)
-    assert {"start_create_node_pool", "check_operation", "publish_event"} <= activities
+    assert {"start_create_node_pool", "check_operation", "publish_events"} <= activities

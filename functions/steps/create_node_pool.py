@@ -71,7 +71,7 @@ def orchestrate(run: Run) -> Steps:
             raise StepFailed(STEP, "the node pool was not created in time")
         tried.append(f"{candidate.vm_size} {'/'.join(candidate.zones) or 'regional'}")
         # The attempt failed; the step goes on: failed (this attempt), then started (the next).
-        yield run.publish(
+        run.record(
             STEP,
             "failed",
             f"{candidate.vm_size}: {failure.error.code}; trying the next size or zone",
@@ -80,7 +80,7 @@ def orchestrate(run: Run) -> Steps:
         if run.created_pool:
             yield from delete(run, start_delete_node_pool)
             run.created_pool = False
-        yield run.publish(STEP, "started", "trying the next size or zone")
+        run.record(STEP, "started", "trying the next size or zone")
     raise StepFailed(
         STEP, f"no capacity for any of the requested sizes and zones ({'; '.join(tried)})"
     )

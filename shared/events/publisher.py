@@ -4,6 +4,7 @@ classification of Service Bus errors."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError
@@ -81,14 +82,30 @@ class EventPublisher:
 
     def publish(self, outcome: Outcome) -> str:
         """Send the outcome's event; returns its id. Raises StepError when it was not sent."""
-        message = message_for(outcome, self.settings.owner)
+        return self.publish_all([outcome])[0]
+
+    def publish_all(self, outcomes: Sequence[Outcome]) -> list[str]:
+        """Send the outcomes' events in order, as few batches as their size allows (the SDK's
+        `create_message_batch`/`add_message`, which refuses what would exceed the entity's
+        limit); returns their ids. Raises StepError when one was not sent: a retry sends them
+        all again and duplicate detection drops what already arrived."""
+        messages = [message_for(outcome, self.settings.owner) for outcome in outcomes]
         with self._lock:
             try:
-                self._open().send_messages(message, timeout=self._send_timeout)
+                sender = self._open()
+                batch = sender.create_message_batch()
+                for message in messages:
+                    try:
+                        batch.add_message(message)
+                    except ValueError:  # full: send what it holds, start the next
+                        sender.send_messages(batch, timeout=self._send_timeout)
+                        batch = sender.create_message_batch()
+                        batch.add_message(message)
+                sender.send_messages(batch, timeout=self._send_timeout)
             except AzureError as error:  # Service Bus errors, and the credential's
                 self._drop()
                 raise classify_send_error(error, self.settings.events_topic) from error
-        return str(message.message_id)
+        return [str(message.message_id) for message in messages]
 
     def close(self) -> None:
         """Close the sender and its connection (tests, the CLI, worker shutdown). Idempotent."""

@@ -211,6 +211,23 @@ def test_megabyte_log_tail_arrives_cut_to_its_end(
     assert tail["text"].endswith("Accuracy at step 39999: 0.939999\n")
 
 
+def test_outcomes_sent_together_arrive_in_order_across_batches(
+    publisher: EventPublisher, client: ServiceBusClient
+) -> None:
+    """A step's end and the next one's start go out in one activity (functions/engine.py
+    `flush`); three events near the 256 KB limit cannot share one batch, and still all arrive,
+    in order, under the ids returned."""
+    log = "x" * (1024 * 1024)
+    steps: list[StepName] = ["create-node-pool", "install-device-plugin", "verify-gpus"]
+    outcomes = [_outcome("req-many", step, "succeeded", details={"logTail": log}) for step in steps]
+
+    ids = publisher.publish_all(outcomes)
+
+    received = _receive(client, "all", "req-many", 3)
+    assert [str(m.message_id) for m in received] == ids
+    assert [m.subject for m in received] == steps
+
+
 def test_one_sender_serves_the_whole_worker(
     publisher: EventPublisher, settings: Settings, client: ServiceBusClient
 ) -> None:

@@ -88,7 +88,7 @@ def test_a_run_is_one_trace_with_a_span_per_step(world: World, spans: InMemorySp
 
     assert calls_under("create-cluster", "/managedClusters/myAKSCluster")
     assert calls_under("run-job", "/apis/batch/v1/namespaces/")
-    assert any(s.name.startswith("activity publish_event") for s in finished)
+    assert any(s.name.startswith("activity publish_events") for s in finished)
     text = repr([(s.name, dict(s.attributes or {}), [e.attributes for e in s.events])
                  for s in finished])  # fmt: skip
     for secret in (SANDBOX_TOKEN, "Bearer", "client-key-data", "SharedAccessKey"):

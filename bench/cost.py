@@ -37,7 +37,7 @@ class AppRun:
 def app_marks(activities: Iterable[tuple[str, float]]) -> Marks:
     """The marks from the app's activity runs (name, simulated start), in order: the last pool
     PUT, the device plugin's apply, the job's creation, the deletion that removes the nodes, and
-    the GPU proof's smoke checks (first and last)."""
+    verify-gpus' looks (first and last: GPUs, then the smoke pods)."""
     first: dict[str, float] = {}
     last: dict[str, float] = {}
     for name, started in activities:
@@ -51,7 +51,7 @@ def app_marks(activities: Iterable[tuple[str, float]]) -> Marks:
         plugin_applied=last.get("install_device_plugin"),
         job_created=last["start_job"],
         delete_started=delete,
-        proof=(first["check_smoke"], last["check_smoke"]) if "check_smoke" in last else None,
+        proof=(first["check_gpus"], last["check_gpus"]) if "check_gpus" in last else None,
     )
 
 

@@ -3,8 +3,8 @@
 A VM is billed per second while it exists, whether or not a workload runs on it. From the moment
 the pool's nodes exist until they are deleted, each second is one of three kinds:
 - the user's workload runs (the job's pod, from Running to its end): not idle;
-- the request's GPU proof runs (verify-gpus' smoke pods, from the check that creates them to the
-  check that sees them done): not idle either, but reported on its own, since the script it is
+- the request's GPU proof runs (verify-gpus' GPU checks and smoke pods, from its first look to the
+  look that sees them done): not idle either, but reported on its own, since the script it is
   compared with proves nothing;
 - the cloud is doing what the request needs before or after that workload (the device plugin
   rolling out, the job's pod starting, the deletion running): idle, needed by the cloud;
@@ -45,8 +45,8 @@ class Marks:
     job_created: float
     delete_started: float
     proof: Interval | None = None
-    """The first smoke check (it creates the smoke pods) to the one that saw them done; None
-    where nothing was proven (the script)."""
+    """verify-gpus' first look (it starts the smoke pods once the GPUs are ready) to the one that
+    saw them done; None where nothing was proven (the script)."""
 
 
 @dataclass(frozen=True)

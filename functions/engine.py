@@ -186,6 +186,7 @@ class Run:
         *,
         expected: str | None = None,
         vm_size: str | None = THE_POOL,
+        sleep_first: bool = False,
     ) -> Steps:
         """Repeat a check activity in a waiting sub-orchestration until it says done.
 
@@ -205,6 +206,7 @@ class Run:
             deadline=deadline(self.now, minutes),
             options=self.options,
             carry=carry,
+            sleep_first=sleep_first,
             started=self.now,
             expected=self.options.expected_seconds.get(expected or check.__name__),
             check_usd=price.check_usd,
@@ -304,6 +306,9 @@ def wait_until_done(context: df.DurableOrchestrationContext) -> Steps:
 
     job = WaitInput.model_validate(context.get_input())
     polls = job.polls
+    if job.sleep_first and polls == 0:
+        delay = _delay(job, context.current_utc_datetime)
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
     while True:
         raw = yield context.call_activity_with_retry(job.activity, _UNEXPECTED, job.payload)
         answer = StepAnswer.model_validate(raw)

@@ -78,6 +78,10 @@ def operate(
         {"handle": started.value},
         expected=start.__name__,
         vm_size=(inputs or {}).get("vmSize"),
+        # just accepted (201/202 with an operation to poll): "the Retry-After header indicates
+        # how long the client should wait before polling the operation status" (typespec-azure,
+        # ARM rule `retry-after`). An operation found from an earlier start is checked at once.
+        sleep_first=(started.value or {}).get("poll") in ("asyncOperation", "location"),
     )
     if waited.error is not None or not waited.done:
         return waited

@@ -50,14 +50,15 @@ class RunOptions(HistoryModel):
     """Wait between polls when the server gives no Retry-After (ARM's own default)."""
     transient_retries: int = Field(default=5, ge=0)
     """Tries again after a transient error (429, 5xx, another operation on the cluster)."""
-    polls_per_execution: int = Field(default=10, ge=2)
+    polls_per_execution: int = Field(default=5, ge=2)
     """A waiting sub-orchestration continues as new after this many polls: its history is reset
     (Durable Functions, eternal orchestrations), so what is stored and replayed stays small."""
     feature_minutes: int = Field(default=60, ge=1)
     cluster_minutes: int = Field(default=45, ge=1)
     pool_minutes: int = Field(default=30, ge=1)
     device_plugin_minutes: int = Field(default=15, ge=1)
-    gpu_minutes: int = Field(default=15, ge=1)
+    proof_minutes: int = Field(default=30, ge=1)
+    """verify-gpus: every GPU allocatable and healthy, then the smoke workload, in one wait."""
     delete_minutes: int = Field(default=45, ge=1)
 
     def bounds(self) -> PollBounds:
@@ -139,6 +140,9 @@ class WaitInput(HistoryModel):
     check_usd: float = 0.0
     gpu_usd_per_hour: float = 0.0
     """The GPU nodes left idle while the answer is unseen (0: none)."""
+    sleep_first: bool = False
+    """Sleep before the first check: what it waits for was just started and cannot be done
+    yet (an ARM operation answered 201/202 with Retry-After: the client waits before polling)."""
     carry: str | None = None
     """A payload key that takes each answer's value for the next check (a check that needs
     what it saw last, like feature registration)."""

@@ -42,7 +42,12 @@ def orchestrate(run: Run) -> Steps:
     result = answer.value or {}
     if result.get("action") == "skipped":
         return {"skipped": True, "message": result.get("reason", ""), **result}
-    ready = yield from run.wait(check_device_plugin, run.options.device_plugin_minutes)
+    # a DaemonSet just created or changed has no new pod ready yet (its controller, the image
+    # pull, the plugin's registration): the first check waits; an unchanged one is checked now
+    rolling = result.get("action") in ("created", "configured")
+    ready = yield from run.wait(
+        check_device_plugin, run.options.device_plugin_minutes, sleep_first=rolling
+    )
     fail_on_error(STEP, ready)
     if not ready.done:
         raise StepFailed(STEP, "the device plugin did not become ready in time")

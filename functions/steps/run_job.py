@@ -70,7 +70,12 @@ def orchestrate(run: Run) -> Steps:
     started = yield from run.call(start_job, size)
     fail_on_error(STEP, started)
     run.started_job = True
-    status = yield from run.wait(check_job, run.request.job.timeout_minutes + 5, size)
+    # a job created now has no pod running yet (scheduling, image pull): the first check waits;
+    # one found from an earlier attempt may have ended already
+    created = bool((started.value or {}).get("created"))
+    status = yield from run.wait(
+        check_job, run.request.job.timeout_minutes + 5, size, sleep_first=created
+    )
     fail_on_error(STEP, status)
     job = status.value or {}
     collected = yield from run.call(collect_job_log)

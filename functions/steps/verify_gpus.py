@@ -32,6 +32,12 @@ class PoolSize(TypedDict):
     vmSize: str
 
 
+class Look(PoolSize):
+    """One look at the proof, and what the last one found (the wait carries it)."""
+
+    previous: dict[str, Any] | None
+
+
 class Findings(PoolSize):
     """What the checks found (their history form) and when the step began and ended."""
 
@@ -43,24 +49,29 @@ class Findings(PoolSize):
 
 @activity
 def check_gpus(payload: Any) -> dict[str, Any]:
-    def check(kube: KubeAdapter, request: ProvisionRequest, data: PoolSize) -> StepAnswer:
+    """One look: each node's GPUs until all are allocatable and healthy (then kept, not read
+    again), then the smoke workload on those nodes; done when it ended or a node failed."""
+
+    def check(kube: KubeAdapter, request: ProvisionRequest, data: Look) -> StepAnswer:
+        from shared.kube import SmokeStatus
         from shared.sequence import StepAnswer
 
-        status = kube.gpu_status(request, data["vmSize"])
-        return StepAnswer(value=dump(status), done=status.ready or status.failed)
+        previous = data["previous"] or {}
+        gpus = previous.get("gpus")
+        if not (gpus and gpus.get("ready")):
+            status = kube.gpu_status(request, data["vmSize"])
+            gpus = dump(status)
+            if not status.ready:
+                return StepAnswer(value={"gpus": gpus, "smoke": None}, done=status.failed)
+        before = previous.get("smoke")
+        nodes = [str(node["name"]) for node in gpus.get("nodes") or []]
+        smoke = kube.smoke_status(
+            request, data["vmSize"], nodes,
+            SmokeStatus.model_validate(before) if before else None,
+        )  # fmt: skip
+        return StepAnswer(value={"gpus": gpus, "smoke": dump(smoke)}, done=smoke.done)
 
-    return on_cluster(payload, PoolSize, check)
-
-
-@activity
-def check_smoke(payload: Any) -> dict[str, Any]:
-    def check(kube: KubeAdapter, request: ProvisionRequest, data: PoolSize) -> StepAnswer:
-        from shared.sequence import StepAnswer
-
-        status = kube.smoke_status(request, data["vmSize"])
-        return StepAnswer(value=dump(status), done=status.done)
-
-    return on_cluster(payload, PoolSize, check)
+    return on_cluster(payload, Look, check)
 
 
 @activity
@@ -138,19 +149,21 @@ def _failure(gpus: dict[str, Any], smoke: dict[str, Any] | None) -> tuple[str, s
 def orchestrate(run: Run) -> Steps:
     size = {"vmSize": run.vm_size}
     began = run.now
-    checked = yield from run.wait(check_gpus, run.options.gpu_minutes, size)
+    run.started_smoke = True  # a look may start smoke pods: cleanup deletes any left
+    checked = yield from run.wait(
+        check_gpus, run.options.proof_minutes, {**size, "previous": None}, carry="previous"
+    )
     fail_on_error(STEP, checked)
-    gpus = checked.value or {}
-    smoke: dict[str, Any] | None = None
-    if gpus.get("ready"):
-        run.started_smoke = True
-        smoked = yield from run.wait(check_smoke, run.options.gpu_minutes, size)
-        fail_on_error(STEP, smoked)
-        smoke = {**(smoked.value or {}), "done": smoked.done and (smoked.value or {}).get("done")}
+    found = checked.value or {}
+    gpus = found.get("gpus") or {}
+    smoke: dict[str, Any] | None = found.get("smoke")
+    if smoke is not None:
+        smoke = {**smoke, "done": checked.done and smoke.get("done")}
     findings = {**size, "gpus": gpus, "smoke": smoke, "started": began.isoformat(),
                 "now": run.now.isoformat()}  # fmt: skip
     recorded = yield from run.call(record_proof, findings)
     fail_on_error(STEP, recorded)
+    run.started_smoke = False  # record_proof deleted them
     proof = recorded.value or {}
     run.proof = {"url": proof.get("url"), "summary": proof.get("summary")}
     failure = _failure(gpus, smoke)

@@ -16,10 +16,8 @@ from pydantic import Field
 from shared.catalog import lookup
 from shared.errors import StepError
 from shared.kube.client import (
-    AGENTPOOL_LABEL,
     JSON,
     KubeClient,
-    is_true,
     name_of,
     pool_tolerations,
 )
@@ -87,11 +85,19 @@ class Smoke(KubeClient):
             tool, node, gpus, request.request_id, self.ownership(request).labels(),
             pool_tolerations(request),
         )  # fmt: skip
-        try:
-            self._json(self._core.create_namespaced_pod, request.job.namespace, body)
-        except ApiException as error:
-            if error.status != 409:  # created by an earlier attempt of this activity
-                raise
+        namespace = request.job.namespace
+        for _ in range(2):
+            try:
+                self._json(self._core.create_namespaced_pod, namespace, body)
+                return
+            except ApiException as error:
+                if error.status == 409:  # created by an earlier attempt of this activity
+                    return
+                if error.status != 404:
+                    raise
+                # a create into a missing namespace is 404 (NamespaceLifecycle admission):
+                # create it once, then the pod
+                self.ensure_namespace(namespace)
 
     def _result(self, pod: JSON, tool: Tool, node: str, gpus: int, busbw: float) -> ToolResult:
         status = pod.get("status") or {}
@@ -111,40 +117,49 @@ class Smoke(KubeClient):
             found={key: value for key, value in found.items() if value is not None},
         )  # fmt: skip
 
-    def smoke_status(self, request: ProvisionRequest, vm_size: str) -> SmokeStatus:
-        """One look: judge the finished smoke pods, start the next tool each node needs."""
+    def smoke_status(
+        self, request: ProvisionRequest, vm_size: str, nodes: list[str],
+        before: SmokeStatus | None = None,
+    ) -> SmokeStatus:  # fmt: skip
+        """One look at `nodes` (those the GPU checks proved): judge the smoke pods that finished
+        since `before` (the last look; what it judged is kept, its logs not read again), start
+        the next tool each node needs. One read of the smoke pods, plus each new end's log."""
         size = lookup(vm_size)
         if size is None:
             raise StepError("permanent", "UnknownVmSize", f"{vm_size} is not a known GPU VM size")
         level = request.proof.level
         tools = tools_for(level, size.gpus)
-        pool = request.node_pool.name
-        self.ensure_namespace(request.job.namespace)
-        nodes: list[NodeSmoke] = []
-        with self._errors(f"run smoke pods on pool {pool}"):
-            listed = self._items(self._core.list_node, label_selector=f"{AGENTPOOL_LABEL}={pool}")
+        judged = {
+            (node.name, result.tool): result
+            for node in (before.nodes if before else [])
+            for result in node.results
+        }
+        looked: list[NodeSmoke] = []
+        with self._errors(f"run smoke pods on pool {request.node_pool.name}"):
             pods = self._smoke_pods(request)
-            for node in sorted(name_of(n) for n in listed if is_true(n, "Ready")):
+            for node in sorted(nodes):
                 results: list[ToolResult] = []
                 state: Literal["running", "passed", "failed"] = "passed"
                 for tool in tools:
-                    pod = pods.get(pod_name(tool, node, request.request_id))
-                    if pod is None:
-                        self._start(request, tool, node, size.gpus)
-                        state = "running"
-                        break
-                    if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                        state = "running"
-                        break
-                    result = self._result(pod, tool, node, size.gpus, size.busbw_gbps)
+                    result = judged.get((node, tool))
+                    if result is None:
+                        pod = pods.get(pod_name(tool, node, request.request_id))
+                        if pod is None:
+                            self._start(request, tool, node, size.gpus)
+                            state = "running"
+                            break
+                        if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                            state = "running"
+                            break
+                        result = self._result(pod, tool, node, size.gpus, size.busbw_gbps)
                     results.append(result)
                     if not result.passed:
                         state = "failed"
                         break
-                nodes.append(NodeSmoke(name=node, state=state, results=results))
-        failed = any(node.state == "failed" for node in nodes)
-        done = failed or (bool(nodes) and all(node.state == "passed" for node in nodes))
-        return SmokeStatus(level=level, nodes=nodes, done=done, failed=failed)
+                looked.append(NodeSmoke(name=node, state=state, results=results))
+        failed = any(node.state == "failed" for node in looked)
+        done = failed or (bool(looked) and all(node.state == "passed" for node in looked))
+        return SmokeStatus(level=level, nodes=looked, done=done, failed=failed)
 
     def delete_smoke(self, request: ProvisionRequest) -> int:
         """Delete the request's smoke pods (404 = already gone); how many were deleted."""

@@ -736,3 +736,62 @@ def test_a_plugin_that_blocks_on_init_errors_is_caught_by_its_log(
     assert broken.allocatable == 0
     assert broken.name in broken.cause
     assert "Failed to initialize NVML: Driver/library version mismatch" in broken.cause
+
+
+# --- the smoke workload ------------------------------------------------------------------------
+
+
+def _proven_nodes(adapter: KubeAdapter, request: Any) -> list[str]:
+    return [node.name for node in adapter.gpu_status(request, "Standard_NC4as_T4_v3").nodes]
+
+
+def _smoke_until_done(
+    adapter: KubeAdapter, clock: ManualClock, kube: KubeSimulator, request: Any, nodes: list[str]
+) -> Any:
+    """Looks every 15 s, each given the last one's answer (as the waiting orchestration does)."""
+    looked = None
+    for _ in range(40):
+        looked = adapter.smoke_status(request, "Standard_NC4as_T4_v3", nodes, looked)
+        if looked.done:
+            return looked
+        advance(clock, kube, 15)
+    raise AssertionError(f"the smoke workload did not end: {looked}")
+
+
+def test_smoke_looks_prove_every_node_reading_each_finished_pods_log_once(
+    adapter: KubeAdapter, kube: KubeSimulator, clock: ManualClock
+) -> None:
+    plugin_ready(adapter, clock, kube)
+    request = make_request()
+    nodes = _proven_nodes(adapter, request)
+    kube.clear_requests()
+
+    smoke = _smoke_until_done(adapter, clock, kube, request, nodes)
+
+    assert (smoke.done, smoke.failed) == (True, False)
+    assert [node.state for node in smoke.nodes] == ["passed", "passed"]
+    assert all([r.tool for r in node.results] == ["nvidia-smi", "vectoradd"]
+               for node in smoke.nodes)  # fmt: skip
+    logs = [r.path.split("?")[0] for r in kube.requests if r.path.split("?")[0].endswith("/log")]
+    assert len(logs) == 4, logs  # two tools on two nodes, each log read once
+    assert len(set(logs)) == 4, logs
+    assert not [r for r in kube.requests if r.path.split("?")[0] == "/api/v1/nodes"], (
+        "the nodes come from the GPU checks, not another read"
+    )
+
+
+def test_smoke_pods_create_the_jobs_namespace_when_it_is_missing(
+    adapter: KubeAdapter, kube: KubeSimulator, clock: ManualClock, core: Api
+) -> None:
+    """A create in a missing namespace is 404 (the NamespaceLifecycle admission plugin); the
+    first smoke pod creates the request's namespace, labelled as ours, then itself."""
+    plugin_ready(adapter, clock, kube)
+    request = contract_request({"nodePool": {"nodeCount": 2}, "job": {"namespace": "ml-proof"}})
+
+    smoke = _smoke_until_done(adapter, clock, kube, request, _proven_nodes(adapter, request))
+
+    assert (smoke.done, smoke.failed) == (True, False)
+    labels = core.read_namespace("ml-proof").metadata.labels
+    assert labels["app.kubernetes.io/managed-by"] == "gpuprov"
+    assert adapter.delete_smoke(request) == 4
+    assert core.list_namespaced_pod("ml-proof").items == []

@@ -30,11 +30,18 @@ _UNEXPECTED = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_nu
 
 
 class StepFailed(Exception):
-    """A step ended the run; `error` is the classified failure (a StepErrorWire as JSON)."""
+    """A step ended the run; `error` is the classified failure (a StepErrorWire as JSON) and
+    `details` what the step found anyway (its failed event carries them)."""
 
-    def __init__(self, step: str, message: str, error: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        step: str,
+        message: str,
+        error: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.step, self.message, self.error = step, message, error
+        self.step, self.message, self.error, self.details = step, message, error, details
 
 
 class Cancelled(Exception):
@@ -235,7 +242,8 @@ class Run:
         except StepFailed as failed:
             failed.step = failed.step or name
             self.durations[name] = (self.now - began).total_seconds()
-            self.record(name, "failed", failed.message, error=failed.error)
+            found = {"details": failed.details} if failed.details else {}
+            self.record(name, "failed", failed.message, error=failed.error, **found)
             raise
         except Cancelled:
             self.durations[name] = (self.now - began).total_seconds()

@@ -139,9 +139,10 @@ def _failure(gpus: dict[str, Any], smoke: dict[str, Any] | None) -> tuple[str, s
             if not result.get("passed"):
                 return "SmokeTestFailed", f"node {node['name']}: {result.get('message')}"
     if smoke is None or not smoke.get("done"):
-        running = [str(n["name"]) for n in (smoke or {}).get("nodes") or []
+        running = [f"node {n['name']} ({n.get('waiting') or 'running'})"
+                   for n in (smoke or {}).get("nodes") or []
                    if n.get("state") == "running"]  # fmt: skip
-        where = f" on node {', '.join(running)}" if running else ""
+        where = f": still waiting on {'; '.join(running)}" if running else ""
         return "SmokeTestTimedOut", f"the smoke workload did not finish in time{where}"
     return None
 
@@ -167,17 +168,18 @@ def orchestrate(run: Run) -> Steps:
     proof = recorded.value or {}
     run.proof = {"url": proof.get("url"), "summary": proof.get("summary")}
     failure = _failure(gpus, smoke)
+    level = run.request.proof.level
+    nodes = proof.get("nodes") or []
     if failure is not None:
         code, message = failure
         request_id = run.request.request_id
         hint = f"The proof record has every check: gpuprov proof {request_id} ({proof.get('url')})."
         error = {"kind": "permanent", "code": code, "message": message, "hint": hint}
-        raise StepFailed(STEP, message, error)
-    nodes = proof.get("nodes") or []
+        details = {"level": level, "nodes": nodes, "proof": run.proof}
+        raise StepFailed(STEP, message, error, details)
     return {
-        "message": f"{len(nodes)} node(s) proven at level {run.request.proof.level}: "
-        f"{proof.get('summary')}",
-        "level": run.request.proof.level,
+        "message": f"{len(nodes)} node(s) proven at level {level}: {proof.get('summary')}",
+        "level": level,
         "nodes": nodes,
         "proof": run.proof,
     }

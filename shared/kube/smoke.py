@@ -41,6 +41,8 @@ class NodeSmoke(HistoryModel):
     name: str
     state: Literal["running", "passed", "failed"]
     results: list[ToolResult] = Field(default_factory=list)
+    waiting: str = ""
+    """While running: the pod it waits on, its phase and the container's waiting reason."""
 
 
 class SmokeStatus(HistoryModel):
@@ -58,6 +60,19 @@ def _terminated(pod: JSON) -> JSON:
         if found:
             return dict(found)
     return {}
+
+
+def _waiting_on(tool: Tool, pod: JSON) -> str:
+    """`vectoradd pod Pending: ImagePullBackOff (Back-off pulling image ...)`: what a user would
+    look at with `kubectl describe pod` when the workload does not end."""
+    status = pod.get("status") or {}
+    said = f"{tool} pod {status.get('phase') or 'Pending'}"
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            message = f" ({waiting['message']})" if waiting.get("message") else ""
+            return f"{said}: {waiting['reason']}{message}"[:300]
+    return said
 
 
 def _duration_ms(pod: JSON, ended: JSON) -> int:
@@ -140,23 +155,24 @@ class Smoke(KubeClient):
             for node in sorted(nodes):
                 results: list[ToolResult] = []
                 state: Literal["running", "passed", "failed"] = "passed"
+                waiting = ""
                 for tool in tools:
                     result = judged.get((node, tool))
                     if result is None:
                         pod = pods.get(pod_name(tool, node, request.request_id))
                         if pod is None:
                             self._start(request, tool, node, size.gpus)
-                            state = "running"
+                            state, waiting = "running", f"{tool} pod created"
                             break
                         if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                            state = "running"
+                            state, waiting = "running", _waiting_on(tool, pod)
                             break
                         result = self._result(pod, tool, node, size.gpus, size.busbw_gbps)
                     results.append(result)
                     if not result.passed:
                         state = "failed"
                         break
-                looked.append(NodeSmoke(name=node, state=state, results=results))
+                looked.append(NodeSmoke(name=node, state=state, results=results, waiting=waiting))
         failed = any(node.state == "failed" for node in looked)
         done = failed or (bool(looked) and all(node.state == "passed" for node in looked))
         return SmokeStatus(level=level, nodes=looked, done=done, failed=failed)

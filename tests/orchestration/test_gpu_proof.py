@@ -10,7 +10,9 @@ Aspects covered:
 - the drills (`gpuprov sandbox fault NAME`, injected through the same function): gpu-missing,
   plugin-crashloop, xid-error and smoke-fails fail verify-gpus naming the node and the cause,
   quota fails create-cluster (its system pool is the first PUT) with ARM's code; each run
-  cleans up and leaves no cluster.
+  cleans up and leaves no cluster; the failed verify-gpus event links the proof record;
+- a smoke workload that does not end by the wait's deadline fails as SmokeTestTimedOut, naming
+  the node and the pod it waits on.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import Orchestrat
 from gpuprov.proof import show
 from sandbox.kube.drills import inject
 from shared.proof.store import ProofStore
+from shared.sequence import RunOptions
 from tests.builders import seed_document
 from tests.conftest import ROOT
 from tests.orchestration.conftest import World, cluster_id
@@ -113,6 +116,7 @@ def test_each_drill_fails_the_run_at_its_step_names_the_cause_and_cleans_up(
         assert cause in text, text
     if step == "verify-gpus":
         assert "node aks-gpunp-" in failed["message"], failed["message"]
+        assert failed["details"]["proof"]["url"], "the failed step links the proof record"
         assert event(events, "failed", "failed")["details"]["proof"]["url"]
     assert [(e["step"], e["status"]) for e in events][-3:] == [
         ("cleanup", "started"), ("cleanup", "succeeded"), ("failed", "failed"),
@@ -135,3 +139,26 @@ def test_a_kept_cluster_is_left_without_smoke_pods_after_a_failed_smoke(world: W
             label_selector="gpuprov.io/smoke"
         )
     assert pods.items == [], "no smoke pod is left"
+
+
+def test_a_smoke_workload_that_does_not_end_in_time_fails_naming_the_node_and_its_pod(
+    world: World,
+) -> None:
+    """verify-gpus' wait has a deadline (RunOptions.proof_minutes): a smoke workload still
+    running then (here: two pods that need about two minutes, given one) fails the run with
+    SmokeTestTimedOut, naming the node and the pod it waits on; the failed event links the
+    proof record, and cleanup runs."""
+    instance = world.start(SEED, RunOptions(proof_minutes=1))
+    status = world.host.wait_for_completion(instance, timeout=180)
+    assert status.runtime_status == OrchestrationRuntimeStatus.Completed, status.error
+    output, events = status.output, world.event_data()
+    assert output["failedStep"] == "verify-gpus"
+    failed = event(events, "verify-gpus", "failed")
+    assert failed["error"]["code"] == "SmokeTestTimedOut"
+    assert "did not finish in time: still waiting on node aks-gpunp-" in failed["message"]
+    assert " pod " in failed["message"], failed["message"]
+    assert failed["details"]["proof"]["url"].endswith(f"/proofs/{SEED['requestId']}.json")
+    assert [(e["step"], e["status"]) for e in events][-3:] == [
+        ("cleanup", "started"), ("cleanup", "succeeded"), ("failed", "failed"),
+    ]  # fmt: skip
+    assert world.clusters() == [], "the request's cluster is deleted"

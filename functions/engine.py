@@ -98,6 +98,8 @@ class Run:
         self.proof: dict[str, Any] | None = None
         """The proof record's link and summary, once verify-gpus wrote it."""
         self.started_smoke = False
+        self.observed: dict[str, float] = {}
+        """Seconds each learned wait took (shared/durations.py), stored when the run ends."""
         self.unsent: list[dict[str, Any]] = []
         """Outcomes noted and not yet published (`flush` sends them before any other call)."""
 
@@ -202,11 +204,16 @@ class Run:
         then as the server asks or as the idle GPU nodes of `vm_size` justify (THE_POOL: the
         run's pool once it exists; None: no GPU node waits on this answer).
         """
+        from shared.durations import LEARNED, wait_key
         from shared.sequence import StepAnswer, WaitInput, deadline
 
         yield from self.flush()
         size = (self.vm_size if self.created_pool else None) if vm_size == THE_POOL else vm_size
         price = self.input.wait_price(size)
+        name = expected or check.__name__
+        key = wait_key(name, vm_size if vm_size != THE_POOL else None)
+        expectations = self.options.expected_seconds
+        began = self.now
         job = WaitInput(
             activity=check.__name__,
             payload=self._input(inputs),
@@ -215,21 +222,26 @@ class Run:
             carry=carry,
             sleep_first=sleep_first,
             started=self.now,
-            expected=self.options.expected_seconds.get(expected or check.__name__),
+            expected=expectations.get(key, expectations.get(name)),
             check_usd=price.check_usd,
             gpu_usd_per_hour=price.gpu_usd_per_hour,
         )
         waiter = self.context.call_sub_orchestrator(
             WAITER, job.model_dump(mode="json", by_alias=True)
         )
-        if not self.cancellable:
-            return StepAnswer.model_validate((yield waiter))
-        winner = yield self.context.task_any([waiter, self.cancel])
-        if winner == self.cancel:
-            raise Cancelled()
-        if isinstance(waiter.result, Exception):
-            raise StepFailed("", f"waiting for {check.__name__} failed: {waiter.result}")
-        return StepAnswer.model_validate(waiter.result)
+        if self.cancellable:
+            winner = yield self.context.task_any([waiter, self.cancel])
+            if winner == self.cancel:
+                raise Cancelled()
+            if isinstance(waiter.result, Exception):
+                raise StepFailed("", f"waiting for {check.__name__} failed: {waiter.result}")
+            answer = StepAnswer.model_validate(waiter.result)
+        else:
+            answer = StepAnswer.model_validate((yield waiter))
+        failed = answer.error is not None or (answer.value or {}).get("state") == "Failed"
+        if name in LEARNED and answer.done and not failed:
+            self.observed[key] = (self.now - began).total_seconds()
+        return answer
 
     def step(self, step: Step) -> Steps:
         """Note started, run the step, note its outcome (or failure) and time it; outcomes go out
@@ -300,11 +312,17 @@ class Run:
         }
         if failure is None:
             self.record("completed", "completed", done, details=summary)
-            yield from self.flush()
-            return {"status": "completed", **summary}
-        summary["failedStep"] = failure.step
-        self.record("failed", "failed", failure.message, error=failure.error, details=summary)
+        else:
+            summary["failedStep"] = failure.step
+            self.record("failed", "failed", failure.message, error=failure.error, details=summary)
         yield from self.flush()
+        if self.observed:  # best effort: the activity never fails
+            location = self.request.location
+            yield self.context.call_activity(
+                remember_durations.__name__, {"location": location, "observed": self.observed}
+            )
+        if failure is None:
+            return {"status": "completed", **summary}
         return {"status": "failed", "message": failure.message, **summary}
 
 
@@ -369,3 +387,14 @@ def publish_events(payload: Any) -> list[str]:
     for outcome in outcomes:
         record_outcome(outcome)
     return event_ids
+
+
+@activity
+def remember_durations(payload: Any) -> bool:
+    """Fold what this run's waits took into the deployment's learned durations (best effort)."""
+    import os
+
+    from shared.durations import remember
+
+    data = decode(payload)
+    return remember(os.environ, str(data["location"]), dict(data["observed"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,7 @@ async def start_once(
     `accepted` is published before the start, so a retry after a failed start publishes the same
     event id again (dropped by the topic's duplicate detection) and never a second run.
     """
+    from shared.durations import learned_options
     from shared.intake import accepted_outcome, run_input
 
     request_id = request.request_id
@@ -104,8 +106,9 @@ async def start_once(
                  request_id, source, existing.runtime_status.value)  # fmt: skip
         return False
     await _publish(accepted_outcome(request, source, datetime.now(UTC)))
+    options = await asyncio.to_thread(learned_options, os.environ, request)
     try:
-        await client.start_new(ORCHESTRATOR, request_id, run_input(request))
+        await client.start_new(ORCHESTRATOR, request_id, run_input(request, options))
     except Exception:
         # Another delivery of the same request started it first (the extension refuses to
         # replace a running instance); anything else is raised for the host to retry.

@@ -78,6 +78,7 @@ def run(
 
     import function_app
     from functions.orchestrator import CANCEL_EVENT, ORCHESTRATOR
+    from shared.durations import learned_options
     from shared.events import Outcome, build_event, close_event_publisher, structured
     from shared.sequence import RunInput
 
@@ -90,7 +91,9 @@ def run(
             instance = host.start_new(
                 ORCHESTRATOR,
                 instance_id=request.request_id,
-                input=RunInput.of(request).model_dump(mode="json", by_alias=True),
+                input=RunInput.of(request, learned_options(os.environ, request)).model_dump(
+                    mode="json", by_alias=True
+                ),
             )
             cancelled = False
             while True:

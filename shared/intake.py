@@ -19,7 +19,7 @@ from shared.events import Outcome
 from shared.naming import RequestId
 from shared.problems import InvalidRequest, Problem
 from shared.request import ProvisionRequest
-from shared.sequence import RunInput
+from shared.sequence import RunInput, RunOptions
 from shared.settings import Settings
 from shared.validation import parse_request
 
@@ -86,9 +86,9 @@ def event_safe_id(message_id: str) -> str:
     return f"{text[:46]}-{digest}"
 
 
-def run_input(request: ProvisionRequest) -> dict[str, object]:
+def run_input(request: ProvisionRequest, options: RunOptions | None = None) -> dict[str, object]:
     """The orchestration input for an accepted request, as the Durable client sends it."""
-    return RunInput.of(request).model_dump(mode="json", by_alias=True)
+    return RunInput.of(request, options).model_dump(mode="json", by_alias=True)
 
 
 def accepted_outcome(request: ProvisionRequest, source: Source, now: datetime) -> Outcome:

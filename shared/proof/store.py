@@ -1,10 +1,5 @@
-"""Proof records in Blob storage: container `proofs`, one blob `{requestId}.json` per request.
-
-The account is the app's own storage (`AzureWebJobsStorage`): a connection string locally
-(Azurite in the sandbox), or identity-based on Azure (`AzureWebJobsStorage__blobServiceUri`, or
-`__accountName`, with the app's managed identity), as the Functions host reads that setting. The
-SDK is imported when a store is opened, not when this module loads.
-"""
+"""Proof records in Blob storage: container `proofs` of the app's own storage account
+(shared/blobs.py), one blob `{requestId}.json` per request."""
 
 from __future__ import annotations
 
@@ -18,7 +13,6 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
 CONTAINER = "proofs"
-SETTING = "AzureWebJobsStorage"
 
 
 class ProofStoreError(RuntimeError):
@@ -44,30 +38,12 @@ class ProofStore:
         cls, values: Mapping[str, str], credential: TokenCredential | None = None
     ) -> ProofStore:
         """The store of the storage account the app settings name."""
-        from azure.storage.blob import ContainerClient
+        from shared.blobs import StorageMissing, app_container
 
-        connection = values.get(SETTING, "")
-        if connection:
-            try:
-                return cls(ContainerClient.from_connection_string(connection, CONTAINER))
-            except ValueError as exc:
-                raise ProofStoreError(
-                    f"{SETTING} is not a storage connection string ({exc})"
-                ) from None
-        url = values.get(f"{SETTING}__blobServiceUri", "")
-        account = values.get(f"{SETTING}__accountName", "")
-        if not url and account:
-            url = f"https://{account}.blob.core.windows.net"
-        if not url:
-            raise ProofStoreError(
-                f"no storage account: set {SETTING} (a connection string) or "
-                f"{SETTING}__accountName in the settings"
-            )
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
-        return cls(ContainerClient(url, CONTAINER, credential=credential))
+        try:
+            return cls(app_container(values, CONTAINER, credential))
+        except StorageMissing as exc:
+            raise ProofStoreError(str(exc)) from None
 
     def put(self, request_id: str, report: dict[str, Any]) -> str:
         """Store (or replace: activities run at least once) the request's proof; its URL."""

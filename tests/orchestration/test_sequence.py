@@ -14,8 +14,10 @@ from typing import Any
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from sandbox.arm import CapacityRule
+from shared.durations import expected_for, learned_options
 from shared.sequence import RunOptions
-from tests.builders import seed_document
+from shared.settings import current_settings
+from tests.builders import parse, seed_document
 from tests.conftest import EXAMPLES
 from tests.orchestration.conftest import World, cluster_id
 from tests.sandbox_fixtures import TIMINGS
@@ -265,3 +267,37 @@ def test_a_wait_sleeps_until_its_expected_duration_then_backs_off(world: World) 
 def plugin_ready_seen(runs: list[tuple[str, float]]) -> float:
     """When the last device-plugin check ran (the one that saw it ready)."""
     return [t for name, t in runs if name == "check_device_plugin"][-1]
+
+
+def _cluster_checks(world: World, request_id: str) -> list[float]:
+    """When each check of the request's cluster creation ran, from its PUT."""
+    runs = [(i.name, i.started) for i in world.host.invocations
+            if i.kind == "activity" and i.instance_id.split(":")[0] == request_id]  # fmt: skip
+    put = next(t for name, t in runs if name == "start_create_cluster")
+    pool = next(t for name, t in runs if name == "start_create_node_pool")
+    return [t - put for name, t in runs if name == "check_operation" and put <= t < pool]
+
+
+def test_a_deployment_learns_how_long_its_waits_take(world: World) -> None:
+    """Each run stores what its cloud waits took (shared/durations.py, in the app's storage);
+    the next request is expected at 90 % of that, so its first check of the cluster lands just
+    before the cluster is done, and it checks less than the first run did."""
+    settings = {"AzureWebJobsStorage": world.storage}
+    first = seed_document(requestId="learns-first")
+    status = world.host.wait_for_completion(world.start(first), timeout=120)
+    assert status.output["status"] == "completed", status.output
+    learned = expected_for(settings, "eastus", ["Standard_NC4as_T4_v3"])
+    assert set(learned) == {
+        "start_create_cluster", "start_create_node_pool Standard_NC4as_T4_v3",
+        "start_delete_cluster", "check_device_plugin",
+    }  # fmt: skip
+
+    second = seed_document(requestId="learns-second")
+    options = learned_options(settings, parse(second, current_settings()))
+    status = world.host.wait_for_completion(world.start(second, options), timeout=120)
+    assert status.output["status"] == "completed", status.output
+
+    before, after = _cluster_checks(world, "learns-first"), _cluster_checks(world, "learns-second")
+    assert after[0] == learned["start_create_cluster"]
+    assert 0.9 * TIMINGS.cluster_create_seconds <= after[0] <= TIMINGS.cluster_create_seconds
+    assert len(after) < len(before), (before, after)

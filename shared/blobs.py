@@ -23,6 +23,7 @@ class StorageMissing(RuntimeError):
 def app_container(
     values: Mapping[str, str],
     name: str,
+    *,
     credential: TokenCredential | None = None,
     **client: Any,
 ) -> ContainerClient:

@@ -41,9 +41,6 @@ LOW_GUESS = 0.9
 no shorter time, so the guess stays on the low side and keeps learning."""
 ATTEMPTS = 8
 """Writers that raced (another run ended at the same moment) read again and retry."""
-CLIENT = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
-"""Best effort: no retry (the storage SDK backs off 15 s and more), short timeouts; an
-unreachable store costs an intake seconds at most."""
 
 _log = logging.getLogger(__name__)
 
@@ -147,7 +144,11 @@ def _container(values: Mapping[str, str], *, create: bool = False) -> Any:
 
     from shared.blobs import app_container
 
-    container = app_container(values, CONTAINER, **CLIENT)
+    # best effort: no retry (the storage SDK backs off 15 s and more) and short timeouts, so an
+    # unreachable store costs an intake seconds at most
+    container = app_container(
+        values, CONTAINER, retry_total=0, connection_timeout=5, read_timeout=10
+    )
     if create:
         try:
             with contextlib.suppress(ResourceExistsError):

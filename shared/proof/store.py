@@ -41,7 +41,7 @@ class ProofStore:
         from shared.blobs import StorageMissing, app_container
 
         try:
-            return cls(app_container(values, CONTAINER, credential))
+            return cls(app_container(values, CONTAINER, credential=credential))
         except StorageMissing as exc:
             raise ProofStoreError(str(exc)) from None
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import azure.durable_functions as df
 
-from functions.activity import decode
-from functions.registry import CANCEL_EVENT, WAITER, activity
+from functions.registry import CANCEL_EVENT, WAITER
+from functions.reports import publish_events, remember_durations
 
 if TYPE_CHECKING:
     from shared.events import StepName
@@ -202,7 +202,9 @@ class Run:
         The checks are spaced by shared.polling: the first near the expected duration of
         `expected` (an activity name in RunOptions.expected_seconds; default: the check's own),
         then as the server asks or as the idle GPU nodes of `vm_size` justify (THE_POOL: the
-        run's pool once it exists; None: no GPU node waits on this answer).
+        run's pool once it exists; None: no GPU node waits on this answer). With `sleep_first`
+        the first check waits too (what it checks was just started). A wait learned per
+        deployment (shared/durations.py) notes how long it took, stored when the run ends.
         """
         from shared.durations import LEARNED, wait_key
         from shared.sequence import StepAnswer, WaitInput, deadline
@@ -319,7 +321,8 @@ class Run:
         if self.observed:  # best effort: the activity never fails
             location = self.request.location
             yield self.context.call_activity(
-                remember_durations.__name__, {"location": location, "observed": self.observed}
+                remember_durations.__name__,
+                {"location": location, "observed": self.observed, **self._input(None)},
             )
         if failure is None:
             return {"status": "completed", **summary}
@@ -371,30 +374,3 @@ def _delay(job: WaitInput, now: datetime, retry_after: int | None = None) -> int
             bounds=job.options.bounds(),
         ),
     )  # never past the wait's deadline: one last check there
-
-
-@activity
-def publish_events(payload: Any) -> list[str]:
-    """Publish step outcomes in order; a failure raises so the activity is retried (ids dedupe)."""
-    from shared.events import Outcome, event_publisher
-    from shared.settings import current_settings
-    from shared.telemetry import activity_span, record_outcome
-
-    outcomes = [Outcome.model_validate(o) for o in decode(payload)["outcomes"]]
-    newest = outcomes[-1]  # the activity runs under the newest outcome's step
-    with activity_span("publish_events", newest.request_id, newest.step, newest.attempt):
-        event_ids = event_publisher(current_settings()).publish_all(outcomes)
-    for outcome in outcomes:
-        record_outcome(outcome)
-    return event_ids
-
-
-@activity
-def remember_durations(payload: Any) -> bool:
-    """Fold what this run's waits took into the deployment's learned durations (best effort)."""
-    import os
-
-    from shared.durations import remember
-
-    data = decode(payload)
-    return remember(os.environ, str(data["location"]), dict(data["observed"]))

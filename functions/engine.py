@@ -203,11 +203,11 @@ class Run:
         `expected` (an activity name in RunOptions.expected_seconds; default: the check's own),
         then as the server asks or as the idle GPU nodes of `vm_size` justify (THE_POOL: the
         run's pool once it exists; None: no GPU node waits on this answer). With `sleep_first`
-        the first check waits too (what it checks was just started). A wait learned per
-        deployment (shared/durations.py) notes how long it took, stored when the run ends.
+        the first check waits too (what it checks was just started); such a wait, learned per
+        deployment (shared/durations.py), notes how long it took, stored when the run ends.
         """
-        from shared.durations import LEARNED, wait_key
-        from shared.sequence import StepAnswer, WaitInput, deadline
+        from shared.durations import LEARNED, learned_seconds, wait_key
+        from shared.sequence import WaitInput, WaitResult, deadline
 
         yield from self.flush()
         size = (self.vm_size if self.created_pool else None) if vm_size == THE_POOL else vm_size
@@ -237,12 +237,13 @@ class Run:
                 raise Cancelled()
             if isinstance(waiter.result, Exception):
                 raise StepFailed("", f"waiting for {check.__name__} failed: {waiter.result}")
-            answer = StepAnswer.model_validate(waiter.result)
+            result = WaitResult.model_validate(waiter.result)
         else:
-            answer = StepAnswer.model_validate((yield waiter))
+            result = WaitResult.model_validate((yield waiter))
+        answer = result.answer
         failed = answer.error is not None or (answer.value or {}).get("state") == "Failed"
-        if name in LEARNED and answer.done and not failed:
-            self.observed[key] = (self.now - began).total_seconds()
+        if name in LEARNED and sleep_first and answer.done and not failed:  # waited for a start
+            self.observed[key] = learned_seconds(began, result.pending_at, self.now)
         return answer
 
     def step(self, step: Step) -> Steps:
@@ -331,14 +332,16 @@ class Run:
 
 def wait_until_done(context: df.DurableOrchestrationContext) -> Steps:
     """Monitor pattern: check, then a durable timer honouring Retry-After, until done or late."""
-    from shared.sequence import StepAnswer, WaitInput
+    from shared.sequence import StepAnswer, WaitInput, WaitResult
 
     job = WaitInput.model_validate(context.get_input())
     polls = job.polls
     if job.sleep_first and polls == 0:
         delay = _delay(job, context.current_utc_datetime)
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
+    pending_at = job.pending_at
     while True:
+        checked = context.current_utc_datetime
         raw = yield context.call_activity_with_retry(job.activity, _UNEXPECTED, job.payload)
         answer = StepAnswer.model_validate(raw)
         polls += 1
@@ -346,15 +349,16 @@ def wait_until_done(context: df.DurableOrchestrationContext) -> Steps:
         if job.carry and answer.error is None:
             job.payload[job.carry] = answer.value
         if answer.done or permanent:
-            return answer.model_dump(mode="json", by_alias=True)
+            return WaitResult(answer=answer, pending_at=pending_at).model_dump(mode="json")
+        pending_at = checked
         if context.current_utc_datetime >= job.deadline:
-            return answer.model_copy(update={"done": False}).model_dump(mode="json", by_alias=True)
+            late = answer.model_copy(update={"done": False})
+            return WaitResult(answer=late, pending_at=pending_at).model_dump(mode="json")
         delay = _delay(job, context.current_utc_datetime, answer.retry_after)
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=delay))
         if polls - job.polls >= job.options.polls_per_execution:
-            context.continue_as_new(
-                job.model_copy(update={"polls": polls}).model_dump(mode="json", by_alias=True)
-            )
+            again = job.model_copy(update={"polls": polls, "pending_at": pending_at})
+            context.continue_as_new(again.model_dump(mode="json", by_alias=True))
             return None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,6 +44,16 @@ ATTEMPTS = 8
 """Writers that raced (another run ended at the same moment) read again and retry."""
 
 _log = logging.getLogger(__name__)
+
+
+def learned_seconds(began: datetime, pending_at: datetime | None, seen: datetime) -> float:
+    """What a wait teaches: it ended after the last check that saw it pending and by the one
+    that saw it done. The earlier bound is kept (a wait's detection latency, which depends on
+    how often it was checked, is not the cloud's time); a wait done at its first check teaches
+    90 % of that check's time, so the guess comes down until a check lands before the end."""
+    if pending_at is not None and pending_at > began:
+        return (pending_at - began).total_seconds()
+    return LOW_GUESS * (seen - began).total_seconds()
 
 
 def wait_key(activity: str, vm_size: str | None = None) -> str:

@@ -140,6 +140,8 @@ class WaitInput(HistoryModel):
     check_usd: float = 0.0
     gpu_usd_per_hour: float = 0.0
     """The GPU nodes left idle while the answer is unseen (0: none)."""
+    pending_at: datetime | None = Field(default=None, strict=False)
+    """When a check last saw it not yet done (continue-as-new keeps it)."""
     sleep_first: bool = False
     """Sleep before the first check: what it waits for was just started and cannot be done
     yet (an ARM operation answered 201/202 with Retry-After: the client waits before polling)."""
@@ -150,3 +152,11 @@ class WaitInput(HistoryModel):
 
 def deadline(now: datetime, minutes: int) -> datetime:
     return now + timedelta(minutes=minutes)
+
+
+class WaitResult(HistoryModel):
+    """What the waiting sub-orchestration returns: the last check's answer, and when the check
+    before the one that saw it done ran (the end lies between: what a learned duration takes)."""
+
+    answer: StepAnswer
+    pending_at: datetime | None = Field(default=None, strict=False)

@@ -2,6 +2,8 @@
 
 Aspects covered:
 - nothing learned yet: no expectation, the fixed guesses stay;
+- a wait teaches the time of its last check that saw it pending (not the detection latency
+  after it), or 90 % of its first check when that one saw it done;
 - each run folds its waits into a moving average per location (and per VM size for a pool);
   the next request in that location is expected at 90 % of it, other locations and sizes not;
 - two runs ending at once both count (the etag makes the second read again);
@@ -14,12 +16,20 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.storage.blob import ContainerClient
 
 from sandbox.azurite import Azurite, connection_string
-from shared.durations import BLOB, CONTAINER, expected_for, learned_options, remember
+from shared.durations import (
+    BLOB,
+    CONTAINER,
+    expected_for,
+    learned_options,
+    learned_seconds,
+    remember,
+)
 from shared.sequence import EXPECTED_SECONDS
 from tests.builders import contract_request
 
@@ -35,6 +45,13 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 
 def values(azurite: Azurite) -> dict[str, str]:
     return {"AzureWebJobsStorage": azurite.connection_string}
+
+
+def test_a_wait_teaches_its_last_pending_check_not_its_detection_latency() -> None:
+    began = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    pending, seen = began + timedelta(seconds=300), began + timedelta(seconds=330)
+    assert learned_seconds(began, pending, seen) == 300
+    assert learned_seconds(began, None, began + timedelta(seconds=200)) == 180
 
 
 def test_nothing_learned_keeps_the_fixed_guesses(azurite: Azurite) -> None:

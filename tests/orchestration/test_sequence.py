@@ -299,5 +299,7 @@ def test_a_deployment_learns_how_long_its_waits_take(world: World) -> None:
 
     before, after = _cluster_checks(world, "learns-first"), _cluster_checks(world, "learns-second")
     assert after[0] == learned["start_create_cluster"]
-    assert 0.9 * TIMINGS.cluster_create_seconds <= after[0] <= TIMINGS.cluster_create_seconds
+    # learned from the last check that saw it pending (not the one that saw it done, late by
+    # however often it was checked), at 90 %: just before the cluster is done
+    assert 0.8 * TIMINGS.cluster_create_seconds <= after[0] < TIMINGS.cluster_create_seconds
     assert len(after) < len(before), (before, after)

@@ -117,6 +117,7 @@ class Scheduler(ClusterBase):
             "phase": "Pending",
             "qosClass": pod["status"].get("qosClass", "BestEffort"),
             "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],  # "the first entry must match the hostIP field"
             "startTime": rfc3339(self.now),
             "conditions": [self._condition("PodScheduled", "True")],
             "containerStatuses": [

@@ -34,6 +34,7 @@ from sandbox.cloud import PoolNodes
 from sandbox.kube import KubeSimulator
 from tests.sandbox.test_gpu_drills import (
     CLUSTER_ID,
+    GPU_TOLERATION,
     H100,
     TOKEN,
     advance,
@@ -45,6 +46,21 @@ from tests.sandbox.test_kubectl import KUBECTLS, table
 
 SYSTEM_POOL = PoolNodes("nodepool1", "Standard_D4ds_v5", 2, 0, ())
 Kubectl = Callable[..., str]
+
+
+def wants_eight(node: str) -> dict[str, Any]:
+    """A pod created with spec.nodeName for all eight GPUs of a size whose node has seven."""
+    container = {"name": "c", "image": "nvcr.io/nvidia/cuda:12.8.0-base-ubuntu22.04",
+                 "resources": {"limits": {"nvidia.com/gpu": "8"}}}  # fmt: skip
+    return {
+        "metadata": {"name": "wants-eight"},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "tolerations": [GPU_TOLERATION],
+            "containers": [container],
+        },
+    }
 
 
 @pytest.fixture(scope="module", params=KUBECTLS)
@@ -75,6 +91,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubeSimu
             node = gpu_node(api, "ndpool").metadata.name
             phase, _ = run_smoke(api, sim, clock, "nvidia-smi", node, 7)
             assert phase == "Succeeded"
+            api.create_namespaced_pod("default", wants_eight(node))
+            advance(sim, clock, 5)
         kubeconfig = root / "kubeconfig"
         kubeconfig.write_bytes(
             build_kubeconfig(
@@ -188,3 +206,25 @@ def test_every_node_has_its_own_pod_range(
     networks = [ipaddress.ip_network(c) for c in cidrs]
     assert len(networks) == 3
     assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+
+
+def test_a_pod_for_more_gpus_than_its_node_has_is_rejected_by_the_kubelet(
+    cluster: tuple[KubeSimulator, str, Path], kubectl: Kubectl
+) -> None:
+    """Created with spec.nodeName, it skips the scheduler; the kubelet rejects it as its
+    `rejectPod` does (kubernetes pkg/kubelet/kubelet.go): phase Failed, reason OutOf<resource>,
+    "Pod was rejected: " + the message in the status, the message alone in a Warning event."""
+    (row,) = table(kubectl("get", "pod", "wants-eight"))
+    assert (row["READY"], row["STATUS"]) == ("0/1", "OutOfnvidia.com/gpu")
+    described = kubectl("describe", "pod", "wants-eight")
+    fields = dict(
+        line.split(":", 1) for line in described.split("\nContainers:")[0].splitlines()
+        if ":" in line and not line.startswith(" ")
+    )  # fmt: skip
+    assert fields["Status"].strip() == "Failed"
+    assert fields["Reason"].strip() == "OutOfnvidia.com/gpu"
+    reason = "Node didn't have enough resource: nvidia.com/gpu, requested: 8, used: 0, capacity: 7"
+    assert fields["Message"].strip() == f"Pod was rejected: {reason}"
+    events = described.split("\nEvents:\n")[1].splitlines()[2:]
+    assert [e.split()[:2] for e in events] == [["Warning", "OutOfnvidia.com/gpu"]], events
+    assert events[0].split("  kubelet  ")[1].strip() == reason

@@ -263,9 +263,11 @@ def _no_fit(request: ProvisionRequest, plan: Plan) -> StepErrorWire:
         kind="permanent",
         code="SkuNotAvailable",
         message=f"No candidate is offered: {reasons}.",
+        # `--all`: without it az hides a size restricted in the whole region (azure-cli
+        # `is_sku_available`), the very case this error reports
         hint=f"`az vm list-skus --location {plan.location} --size "
-        f"{request.node_pool.vm_size}` shows the restrictions; list other sizes or zones, or "
-        "use another region.",
+        f"{request.node_pool.vm_size} --all --output table` shows the restrictions; list other "
+        "sizes or zones, or use another region.",
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 
@@ -28,6 +29,9 @@ import pytest
 from sandbox import azurite, control, tls
 from sandbox.arm import ArmSimulator, CapacityRule
 from sandbox.clock import ManualClock
+from shared.arm.compute import ComputeView, SkuOffer
+from shared.preflight import judge
+from tests.builders import build_request
 
 A100, T4 = "Standard_NC24ads_A100_v4", "Standard_NC4as_T4_v3"
 
@@ -127,6 +131,25 @@ def test_az_list_skus_without_all_hides_only_the_size_refused_in_the_region(
     names = {s["name"] for s in listed}
     assert A100 not in names
     assert T4 in names  # two zones are still offered
+
+
+def test_the_preflights_hint_command_shows_the_restriction_it_reports(
+    az_env: dict[str, str],
+) -> None:
+    """The preflight's SkuNotAvailable hint names an az command: run as written, it lists the
+    refused size with its restriction (without `--all` az would leave that size out)."""
+    refused = SkuOffer(name=A100, family="StandardNCADSA100v4Family", vcpus=24,
+                       restricted="NotAvailableForSubscription")  # fmt: skip
+    view = ComputeView(location="eastus", skus={A100.lower(): refused})
+    plan = judge(build_request(nodePool={"vmSize": A100}), view, {})
+    assert plan.error is not None
+    assert plan.error.code == "SkuNotAvailable"
+    command = shlex.split(plan.error.hint.split("`")[1])
+    assert command[:3] == ["az", "vm", "list-skus"]
+    rows = [line.split(None, 4) for line in az(az_env, *command[1:]).splitlines()[2:]]
+    assert [(r[2], r[4]) for r in rows] == [
+        (A100, "NotAvailableForSubscription, type: Location, locations: eastus")
+    ]
 
 
 def test_az_list_usage_shows_the_vcpu_quotas_by_azures_names(az_env: dict[str, str]) -> None:

@@ -126,25 +126,35 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[int]:
 
 
 def az_env(state_dir: Path = DEFAULT_STATE_DIR) -> str:
-    """Shell lines after whose `eval` a stock Azure CLI (and kubectl) talks to this sandbox.
+    """Shell lines after whose `eval` a stock Azure CLI (and kubectl) talks to this sandbox."""
+    state = read_state(state_dir)
+    if not state:
+        raise SandboxError("the sandbox is not running: start it with gpuprov sandbox up")
+    return az_shell(
+        state["endpoints"]["arm"]["url"],
+        state["ca"],
+        state["identityHeader"],
+        state_dir / AZ_CONFIG_DIR,
+        state_dir / "kubeconfig",
+    )
+
+
+def az_shell(arm: str, ca: str, identity_header: str, config_dir: Path, kubeconfig: Path) -> str:
+    """Shell lines after whose `eval` a stock Azure CLI talks to the ARM simulator at `arm`.
 
     The CLI gets a config directory of its own (the user's ~/.azure is left alone), registers the
     simulator as a cloud through its `/metadata/endpoints`, and signs in with `az login
     --identity`: MSAL fetches a token from the managed-identity endpoint the simulator serves
     (IDENTITY_ENDPOINT/IDENTITY_HEADER, App Service style) and az lists `/subscriptions`.
-    Those az steps run once per sandbox (`az account show` tells). The pinned CLI in .venv-az
-    is put first on PATH when it is installed (`make setup`).
+    Those az steps run once per config directory (`az account show` tells). The pinned CLI in
+    .venv-az is put first on PATH when it is installed (`make setup`).
     """
-    state = read_state(state_dir)
-    if not state:
-        raise SandboxError("the sandbox is not running: start it with gpuprov sandbox up")
-    arm = state["endpoints"]["arm"]["url"]
     values = {
-        "AZURE_CONFIG_DIR": str(state_dir / AZ_CONFIG_DIR),
-        "KUBECONFIG": str(state_dir / "kubeconfig"),
-        "REQUESTS_CA_BUNDLE": state["ca"],
+        "AZURE_CONFIG_DIR": str(config_dir),
+        "KUBECONFIG": str(kubeconfig),
+        "REQUESTS_CA_BUNDLE": ca,
         "IDENTITY_ENDPOINT": f"{arm}/msi/token",
-        "IDENTITY_HEADER": state["identityHeader"],
+        "IDENTITY_HEADER": identity_header,
         "AZURE_CORE_COLLECT_TELEMETRY": "no",
         "AZURE_CORE_SURVEY_MESSAGE": "no",
     }

@@ -141,10 +141,14 @@ def hours_kept(request: ProvisionRequest) -> float:
 
 
 def _quota_checks(view: ComputeView, family: str, needed: int, spot: bool) -> list[QuotaCheck]:
+    """The quotas the pool draws on. Names match whatever their case: ARM names are
+    case-insensitive, and the SKU list's `family` and the usages' `name.value` of one family
+    are seen in both (`StandardNCadsH100v5Family` / `standardNCadsH100v5Family`)."""
     names = (SPOT,) if spot else (family, REGIONAL)
+    by_name = {name.lower(): quota for name, quota in view.quotas.items()}
     found: list[QuotaCheck] = []
     for name in names:
-        quota = view.quotas.get(name)
+        quota = by_name.get(name.lower())
         if quota is None:
             continue
         found.append(_check(view.location, quota, needed))
@@ -259,9 +263,11 @@ def _no_fit(request: ProvisionRequest, plan: Plan) -> StepErrorWire:
         kind="permanent",
         code="SkuNotAvailable",
         message=f"No candidate is offered: {reasons}.",
+        # `--all`: without it az hides a size restricted in the whole region (azure-cli
+        # `is_sku_available`), the very case this error reports
         hint=f"`az vm list-skus --location {plan.location} --size "
-        f"{request.node_pool.vm_size}` shows the restrictions; list other sizes or zones, or "
-        "use another region.",
+        f"{request.node_pool.vm_size} --all --output table` shows the restrictions; list other "
+        "sizes or zones, or use another region.",
     )
 
 

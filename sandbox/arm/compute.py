@@ -65,7 +65,23 @@ DEFAULT_LIMITS: dict[str, int] = {
 _LOCALIZED = {
     "cores": "Total Regional vCPUs",
     "lowPriorityCores": "Total Regional Low-priority vCPUs",
+    "standardDDSv5Family": "Standard DDSv5 Family vCPUs",
+    "standardDSv5Family": "Standard DSv5 Family vCPUs",
+    "standardNCASv3_T4Family": "Standard NCASv3_T4 Family vCPUs",
+    "StandardNCADSA100v4Family": "Standard NCADS_A100_v4 Family vCPUs",
+    "standardNDASv4_A100Family": "Standard NDASv4_A100 Family vCPUs",
+    "standardNDAMSv4_A100Family": "Standard NDAMSv4_A100Family vCPUs",
+    "StandardNCadsH100v5Family": "Standard NCadsH100v5 Family vCPUs",
+    "StandardNCCads2023Family": "Standard NCCads2023 Family vCPUs",
+    "standardNDSH100v5Family": "Standard NDSH100v5 Family vCPUs",
+    "standardNDISRH200V5Family": "Standard NDISRH200V5 Family vCPUs",
+    "StandardNVADSA10v5Family": "Standard NVADSA10v5 Family vCPUs",
 }
+"""`name.localizedValue`: what `az vm list-usage -o table` prints as Name. As a real listing
+shows them (CMASCenter/cyclecloud-cmaq docs/user_guide_cyclecloud/demo/demo-cluster.md: the
+regional totals, DDSv5, DSv5, NCASv3_T4, NCADS_A100_v4, NDASv4_A100, NDAMSv4_A100Family —
+sic, no space —, NVADSA10v5); the H100 and NCC names as quota requests quote them; H200's by
+its siblings' pattern (no real listing found)."""
 
 QUOTA_PAGE = "https://portal.azure.com/#view/Microsoft_Azure_Capacity/QuotaMenuBlade/~/myQuotas"
 
@@ -81,7 +97,10 @@ def size_info(vm_size: str) -> tuple[str, str, int] | None:
 
 def _restriction(location: str, zone: str | None) -> dict[str, Any]:
     """ResourceSkuRestrictions: `Location` for the whole region, `Zone` with the zones
-    (azure-rest-api-specs `ResourceSkuRestrictions`, `restrictionInfo.zones`)."""
+    (azure-rest-api-specs `ResourceSkuRestrictions`, `restrictionInfo.zones`). The SKU's
+    `locationInfo` keeps every zone: azure-cli's `is_sku_available` subtracts the restricted
+    ones, and real `az vm list-skus --all -o table` rows print "1,2,3" beside a Location-only
+    restriction (tests/sandbox/test_arm_az_capacity.py drives that CLI)."""
     info: dict[str, Any] = {"locations": [location]}
     if zone is not None:
         info["zones"] = [zone]
@@ -177,7 +196,7 @@ def usages(location: str, pools: Iterable[dict[str, Any]]) -> Reply:
                     "unit": "Count",
                     "currentValue": used.get(name, 0),
                     "limit": limit(name),
-                    "name": {"value": name, "localizedValue": _LOCALIZED.get(name, name)},
+                    "name": {"value": name, "localizedValue": _LOCALIZED[name]},
                 }
                 for name in names
             ]

@@ -84,9 +84,16 @@ def node_labels(
 
 
 def new_node(
-    cluster_id: str, location: str, pool: PoolNodes, scale_set: str, index: int, address: str
+    cluster_id: str,
+    location: str,
+    pool: PoolNodes,
+    scale_set: str,
+    index: int,
+    address: str,
+    pod_cidr: str,
 ) -> JSON:
-    """A freshly registered node of the pool's scale set (conditions are the caller's)."""
+    """A freshly registered node of the pool's scale set (conditions are the caller's), with
+    the pod range the cluster gave it (`pod_cidr`, one /24 per node of the cluster)."""
     name = f"{scale_set}{index:06d}"
     subscription, resource_group = node_resource_group(cluster_id, location)
     cpus, memory, _, _ = vm_shape(pool.vm_size)
@@ -101,8 +108,8 @@ def new_node(
             },
         },
         "spec": {
-            "podCIDR": f"10.244.{index}.0/24",
-            "podCIDRs": [f"10.244.{index}.0/24"],
+            "podCIDR": pod_cidr,
+            "podCIDRs": [pod_cidr],
             "providerID": f"azure:///subscriptions/{subscription}/resourceGroups/"
             f"{resource_group.lower()}/providers/Microsoft.Compute/virtualMachineScaleSets/"
             f"{scale_set}/virtualMachines/{index}",

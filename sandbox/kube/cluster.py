@@ -68,7 +68,9 @@ class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
             )  # fmt: skip
             if current is None:
                 address = f"10.224.0.{4 + len(self.store['nodes'])}"
-                node = new_node(self.cluster_id, self.location, pool, prefix, index, address)
+                node = new_node(
+                    self.cluster_id, self.location, pool, prefix, index, address, self._pod_cidr()
+                )
                 node["status"]["conditions"] = (
                     self._gpu_node_conditions(pool.vm_size, faults) if pool.gpus_per_node else []
                 ) + self._node_conditions()
@@ -93,6 +95,13 @@ class Cluster(DaemonSetController, Kubelet, Scheduler, JobController):
                 node["spec"].pop("taints", None)
             self._put("nodes", node)
         self.reconcile()
+
+    def _pod_cidr(self) -> str:
+        """The first /24 of the cluster's pod range (AKS's default 10.244.0.0/16) that no node
+        holds: each node its own range ("PodCIDR represents the pod IP range assigned to the
+        node", Kubernetes NodeSpec), so two pools' first nodes never share one."""
+        taken = {node["spec"].get("podCIDR") for node in self.items("nodes")}
+        return next(cidr for cidr in (f"10.244.{i}.0/24" for i in range(256)) if cidr not in taken)
 
     def _renew_lease(self, node: JSON) -> None:
         """The kubelet's heartbeat Lease in kube-node-lease, owned by its node."""

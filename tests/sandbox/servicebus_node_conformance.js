@@ -223,6 +223,29 @@ const checks = {
     return "session a in order, then next session b";
   },
 
+  // node-sessions-only has RequiresSession: a message without a session id is refused (the
+  // batch is not enqueued), and so is a receiver that is not a session receiver
+  async sessionRefusals(client) {
+    const sent = await client.createSender("node-sessions-only")
+      .sendMessages({ body: "no session", messageId: "n-1" })
+      .then(() => "sent", (error) => error);
+    expect(sent !== "sent", "a message without session id was accepted");
+    expect(/The SessionId was not set on a message/.test(sent.message), `send: ${sent.message}`);
+    const plain = client.createReceiver("node-sessions-only");
+    const received = await plain.receiveMessages(1, { maxWaitTimeInMs: 2000 })
+      .then((got) => `got ${got.length}`, (error) => error);
+    expect(typeof received !== "string", `a plain receiver ${received}`);
+    expect(/requires sessions/.test(received.message), `receive: ${received.message}`);
+    await client.createSender("node-sessions-only")
+      .sendMessages({ body: "with session", sessionId: "s", messageId: "n-2" });
+    const session = await client.acceptNextSession("node-sessions-only");
+    const got = await session.receiveMessages(5, { maxWaitTimeInMs: 2000 });
+    expect(got.map((m) => m.body).join() === "with session", `queued ${got.map((m) => m.body)}`);
+    for (const message of got) await session.completeMessage(message);
+    await session.close();
+    return `send refused (${sent.code}), plain receiver refused (${received.code})`;
+  },
+
   // the app's topic: the failures subscription takes only status=failed
   async topicRules(client) {
     await client.createSender("gpu-provisioning-events").sendMessages([

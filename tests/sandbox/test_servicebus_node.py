@@ -4,7 +4,8 @@ Each check of `servicebus_node_conformance.js` runs in its own Node process with
 entities: send/receive/complete, a message without message id, abandon (delivery count + 1,
 modified properties applied, dead-lettered at MaxDeliveryCount), dead-letter, defer and receive
 deferred, peek, scheduled messages and cancel, lock renewal, TTL expiry dead-lettered, sessions
-(RequiresSession in Config.json), topic subscriptions with correlation rules, and each
+(RequiresSession in Config.json) and what such a queue refuses (a message without session id,
+a receiver that is not a session receiver), topic subscriptions with correlation rules, and each
 subscription's rules listed by the SDK's rule manager (`$Default` alone, filtering where
 Config.json puts the filter on it). The broker runs
 on real time: these checks wait out short locks, schedules and time-to-live.
@@ -38,6 +39,7 @@ CHECKS = [
     "renewLock",
     "ttlExpiry",
     "sessions",
+    "sessionRefusals",
     "topicRules",
     "defaultRule",
 ]
@@ -60,6 +62,7 @@ def _config() -> dict[str, Any]:
         _queue("node-renew", LockDuration="PT5S"),
         _queue("node-ttl", DeadLetteringOnMessageExpiration=True),
         _queue("node-sessions", RequiresSession=True),
+        _queue("node-sessions-only", RequiresSession=True),
     ]
     return document
 

@@ -102,6 +102,15 @@ def test_used_quota_counts() -> None:
     assert "to at least 102 (now 100)" in plan.error.hint
 
 
+def test_a_family_quota_is_found_whatever_the_case_of_its_name() -> None:
+    h100 = offer("Standard_NC40ads_H100_v5", "StandardNCadsH100v5Family", 40)
+    request = build_request(nodePool={"vmSize": "Standard_NC40ads_H100_v5"})
+    plan = judge(request, view(h100, limits={"standardNCadsH100v5Family": 0}), PRICES)
+    assert plan.error is not None
+    assert plan.error.code == "QuotaExceeded"
+    assert [q.name for q in plan.candidates[0].quota] == ["standardNCadsH100v5Family", "cores"]
+
+
 def test_what_could_not_be_read_is_not_judged_by() -> None:
     unread = ComputeView(location="eastus", unchecked={"skus": "AuthorizationFailed: no"})
     plan = judge(build_request(), unread, PRICES)

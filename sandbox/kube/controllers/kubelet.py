@@ -48,6 +48,12 @@ class Kubelet(GpuHealth):
             changed = self._put("nodes", updated) or changed
         return changed
 
+    def _pod_address(self, node_name: str) -> str:
+        """An address from the node's pod range (its `spec.podCIDR`), as the CNI assigns it."""
+        node = self.store["nodes"].get(("", node_name))
+        cidr = (node or {}).get("spec", {}).get("podCIDR") or "10.244.0.0/24"
+        return f"{cidr.rsplit('.', 1)[0]}.{self._random.randint(2, 250)}"
+
     def _start_pod(self, uid: str) -> None:
         pod = self._find_pod(uid)
         if pod is None or pod["status"]["phase"] != "Pending":
@@ -56,9 +62,11 @@ class Kubelet(GpuHealth):
             return
         running = copy.deepcopy(pod)
         stamp = rfc3339(self.now)
+        address = self._pod_address(running["spec"].get("nodeName", ""))
         running["status"].update(
             phase="Running",
-            podIP=f"10.244.{len(self._running_since) % 250}.{self._random.randint(2, 250)}",
+            podIP=address,
+            podIPs=[{"ip": address}],  # "the 0th entry must match the podIP field" (PodStatus)
             conditions=[
                 self._condition("PodReadyToStartContainers", "True"),
                 self._condition("Initialized", "True"),

@@ -64,7 +64,9 @@ class Scheduler(ClusterBase):
         or rejects it when a resource does not fit (Kubernetes docs, "Assigning Pods to Nodes",
         nodeName: "the Pod ... will fail and its status will indicate why, for example
         OutOfmemory or OutOfcpu"). The reason and message are the kubelet's admission
-        predicate's (`OutOf<resource>`, "Node didn't have enough resource: ...")."""
+        predicate's (`OutOf<resource>`, "Node didn't have enough resource: ..."); as the kubelet's
+        `rejectPod` (kubernetes pkg/kubelet/kubelet.go) words them, the Warning event carries the
+        message and the pod's status "Pod was rejected: " before it."""
         node_name = pod["spec"]["nodeName"]
         node = self.store["nodes"][("", node_name)]
         allocatable = node["status"].get("allocatable") or {}
@@ -74,12 +76,12 @@ class Scheduler(ClusterBase):
             if amount > 0 and amount > capacity - taken:
                 rejected = copy.deepcopy(pod)
                 message = (
-                    f"Pod was rejected: Node didn't have enough resource: {resource}, "
+                    f"Node didn't have enough resource: {resource}, "
                     f"requested: {amount:g}, used: {taken:g}, capacity: {capacity:g}"
                 )
                 rejected["status"].update(
-                    phase="Failed", reason=f"OutOf{resource}", message=message,
-                    startTime=rfc3339(self.now),
+                    phase="Failed", reason=f"OutOf{resource}",
+                    message=f"Pod was rejected: {message}", startTime=rfc3339(self.now),
                 )  # fmt: skip
                 self.record_event(rejected, "Warning", f"OutOf{resource}", message, "kubelet",
                                   node_name)  # fmt: skip
@@ -117,6 +119,7 @@ class Scheduler(ClusterBase):
             "phase": "Pending",
             "qosClass": pod["status"].get("qosClass", "BestEffort"),
             "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],  # "the first entry must match the hostIP field"
             "startTime": rfc3339(self.now),
             "conditions": [self._condition("PodScheduled", "True")],
             "containerStatuses": [

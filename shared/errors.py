@@ -203,12 +203,12 @@ def _hint(
             f"portal's Quotas page (`az vm list-usage --location {location or '<region>'}` shows "
             f"current use), or list a size of another family in nodePool.alternativeVmSizes."
         )
-    if kind == "capacity":
+    if kind == "capacity":  # `--all`: without it az hides a size restricted in the whole region
         return (
             f"Azure has no capacity for {size}{where} right now: add sizes to "
             "nodePool.alternativeVmSizes, allow other zones, or use another region "
-            f"(`az vm list-skus --location {location or '<region>'} --size {size}` shows "
-            "restrictions)."
+            f"(`az vm list-skus --location {location or '<region>'} --size {size} --all "
+            "--output table` shows restrictions)."
         )
     if code == "MissingSubscriptionRegistration":
         return (

@@ -20,7 +20,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -30,6 +29,7 @@ from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Re
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
 from sandbox.cloud import ClusterBackend
+from sandbox.kit.service import Service
 from sandbox.tls import TestCA, TlsHttpServer, TlsRequestHandler
 
 
@@ -261,7 +261,7 @@ class _Handler(TlsRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
 
 
-class ArmSimulator:
+class ArmSimulator(Service):
     """Azure Resource Manager on 127.0.0.1 for the real azure-mgmt clients.
 
     Clients: `base_url=sim.url`, `connection_verify=str(ca.ca_path)`, and a credential whose token
@@ -327,18 +327,6 @@ class ArmSimulator:
         server.server_close()
         if thread is not None:
             thread.join()
-
-    def __enter__(self) -> ArmSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- scenario control ----------------------------------------------------------------------
 

@@ -29,19 +29,9 @@ from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Re
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
 from sandbox.cloud import ClusterBackend
+from sandbox.kit.faults import FaultRules
 from sandbox.kit.service import Service
 from sandbox.tls import TestCA, TlsHttpServer, TlsRequestHandler
-
-
-@dataclass
-class _Fault:
-    method: str
-    path: re.Pattern[str]
-    remaining: int
-    status: int
-    code: str
-    message: str
-    retry_after: int | None
 
 
 @dataclass(frozen=True)
@@ -292,7 +282,7 @@ class ArmSimulator(Service):
         self.timings = timings
         self._resources = ArmResources(timings=timings, backend=backend, ca_path=ca.ca_path)
         self._lock = threading.RLock()
-        self._faults: list[_Fault] = []
+        self._faults = FaultRules()
         self._requests: list[ArmRequest] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -408,18 +398,10 @@ class ArmSimulator(Service):
 
         `method` '*' matches any method; `path_regex` is searched in the URL path.
         """
-        with self._lock:
-            self._faults.append(
-                _Fault(
-                    method=method.upper(),
-                    path=re.compile(path_regex, re.IGNORECASE),
-                    remaining=count,
-                    status=status,
-                    code=code,
-                    message=message or f"Injected fault {code}.",
-                    retry_after=retry_after,
-                )
-            )
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        answer = (status, code, message or f"Injected fault {code}.", headers)
+        # ARM matches paths case-insensitively, so the rules do too
+        self._faults.add(method, f"(?i){path_regex}", count, answer)
 
     @property
     def requests(self) -> list[ArmRequest]:
@@ -539,11 +521,7 @@ class ArmSimulator(Service):
         )
 
     def _apply_fault(self, method: str, path: str) -> None:
-        for fault in self._faults:
-            if fault.remaining <= 0 or fault.method not in ("*", method.upper()):
-                continue
-            if fault.path.search(path) is None:
-                continue
-            fault.remaining -= 1
-            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-            raise ArmError(fault.status, fault.code, fault.message, headers)
+        fault = self._faults.take(method.upper(), path)
+        if fault is not None:
+            status, code, message, headers = fault.outcome
+            raise ArmError(status, code, message, dict(headers))

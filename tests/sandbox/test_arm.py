@@ -478,6 +478,26 @@ def test_injected_throttle_is_retried_by_the_sdk(
     assert [r.status for r in puts] == [429, 201]
 
 
+def test_injected_fault_matches_any_case_and_is_used_up(
+    sim: ArmSimulator, aks: ContainerServiceClient, clock: ManualClock
+) -> None:
+    """ARM paths are case-insensitive, so a rule written in lower case still catches the SDK's
+    `/agentPools/` requests; its count is spent before the request reaches any state."""
+    create_cluster(aks, clock)
+    sim.inject_fault("put", r"/agentpools/gpu$", 2, 409, "OperationNotAllowed", message="busy")
+    for _ in range(2):
+        with pytest.raises(HttpResponseError) as caught:
+            aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
+        assert caught.value.status_code == 409
+        assert caught.value.error is not None
+        assert (caught.value.error.code, caught.value.error.message) == (
+            "OperationNotAllowed",
+            "busy",
+        )
+    poller = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
+    assert props(finish(poller, clock, POOL_SECONDS)).provisioning_state == "Succeeded"
+
+
 def test_clusters_need_an_existing_resource_group(
     sim: ArmSimulator, ca: tls.TestCA, aks: ContainerServiceClient, clock: ManualClock
 ) -> None:

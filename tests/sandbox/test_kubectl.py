@@ -33,11 +33,10 @@ import yaml
 from kubernetes import client
 
 from sandbox import tls
-from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.clock import ManualClock
 from sandbox.cloud import PoolNodes
 from sandbox.kube import KubeSimulator
-from tests.sandbox_fixtures import kube_client
+from tests.sandbox_fixtures import EXAMPLE_CLUSTER_ID, kube_client, write_kubeconfig
 
 BIN = Path(sys.executable).parent
 WALKTHROUGH = Path(__file__).resolve().parents[2] / "sandbox" / "kube" / "walkthrough"
@@ -45,10 +44,7 @@ PINNED = BIN / "kubectl"
 SYSTEM_132 = Path("/usr/lib/google-cloud-sdk/bin/kubectl.1.32")
 """The machine's kubectl is a dispatcher that picks a client for the server's version; this is
 its 1.32 client, called directly so 1.32 is what talks to the simulator."""
-CLUSTER_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/"
-    "providers/Microsoft.ContainerService/managedClusters/myAKSCluster"
-)
+CLUSTER_ID = EXAMPLE_CLUSTER_ID
 GPU_POOL = PoolNodes("gpunp", "Standard_NC4as_T4_v3", 1, 1, ("sku=gpu:NoSchedule",))
 
 SYSTEM = Path("/usr/bin/kubectl")
@@ -265,16 +261,7 @@ def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
 
 @pytest.fixture
 def kubectl(sim: KubeSimulator, tmp_path: Path) -> Kubectl:
-    path = tmp_path / "kubeconfig"
-    path.write_bytes(
-        build_kubeconfig(
-            cluster_name="myAKSCluster",
-            resource_group="myResourceGroup",
-            access=sim.ensure_cluster(CLUSTER_ID),
-            entra_tenant_id=None,
-            credential_format=None,
-        )
-    )
+    path = write_kubeconfig(sim.ensure_cluster(CLUSTER_ID), tmp_path / "kubeconfig")
     return Kubectl(PINNED, path, tmp_path)
 
 

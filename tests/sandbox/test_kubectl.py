@@ -485,3 +485,28 @@ def test_logs_follow_streams_the_training_until_the_pod_ends(
     lines = followed.stdout.splitlines()
     assert lines[-1] == "Adding run metadata for 499"
     assert sum(line.startswith("Accuracy at step ") for line in lines) == 50
+
+
+def test_wide_lists_end_with_the_workloads_containers_images_and_selector(
+    kubectl: Kubectl,
+) -> None:
+    """`-o wide` shows the priority-1 columns printers.go gives DaemonSets and Jobs alike
+    (kubernetes pkg/printers/internalversion/printers.go: Containers, Images, Selector)."""
+    kubectl.run("create", "namespace", "gpu-resources")
+    kubectl.run("apply", "-f", "nvidia-device-plugin-ds.yaml")
+    kubectl.run("apply", "-f", "samples-tf-mnist-demo.yaml")
+
+    [ds] = table(kubectl.run("-n", "gpu-resources", "get", "ds", "-o", "wide").stdout)
+    [job] = table(kubectl.run("get", "jobs", "-o", "wide").stdout)
+
+    assert list(ds)[-4:] == list(job)[-4:] == ["AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert (ds["CONTAINERS"], ds["IMAGES"], ds["SELECTOR"]) == (
+        "nvidia-device-plugin-ctr",
+        "nvcr.io/nvidia/k8s-device-plugin:v0.18.0",
+        "name=nvidia-device-plugin-ds",
+    )
+    assert (job["CONTAINERS"], job["IMAGES"]) == (
+        "samples-tf-mnist-demo",
+        "mcr.microsoft.com/azuredocs/samples-tf-mnist-demo:gpu",
+    )
+    assert job["SELECTOR"].startswith("batch.kubernetes.io/controller-uid=")

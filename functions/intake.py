@@ -21,6 +21,10 @@ from functions.registry import CANCEL_EVENT, ORCHESTRATOR
 from shared.runtime_status import ACTIVE
 
 if TYPE_CHECKING:  # the models load on the first message, not at app start
+    from azure.durable_functions.models.DurableOrchestrationStatus import (
+        DurableOrchestrationStatus,
+    )
+
     from shared.events import Outcome
     from shared.intake import Source
     from shared.request import ProvisionRequest
@@ -147,8 +151,8 @@ async def submit_request(
         status = await client.get_status(found.request_id)
         state = status.runtime_status.value if status.runtime_status else "unknown"
         message = f"request {found.request_id} was already submitted; its run is {state}"
-        return json_response({"requestId": found.request_id, "runtimeStatus": state,
-                      "message": message, **links}, 409)  # fmt: skip
+        body = {"requestId": found.request_id, "runtimeStatus": state, "message": message}
+        return json_response({**body, **links}, 409)
     return json_response(
         {"requestId": found.request_id, "runtimeStatus": "Pending", **links},
         202,
@@ -162,12 +166,11 @@ async def request_status(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The run's state, its current step, the step outcomes so far and, once over, its result."""
-    request_id = req.route_params.get("id", "")
-    status = await client.get_status(request_id)
-    if status.runtime_status is None:
-        return _unknown(request_id)
+    run = await _run(req, client)
+    if isinstance(run, func.HttpResponse):
+        return run
+    request_id, state, status = run
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    state = status.runtime_status.value
     result = None if state in ACTIVE else status.output
     outcome, message = _outcome(state, result)
     return json_response(
@@ -210,11 +213,10 @@ async def cancel_request(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """202: the run stops its current step and cleans up; 409 when it is already over."""
-    request_id = req.route_params.get("id", "")
-    status = await client.get_status(request_id)
-    if status.runtime_status is None:
-        return _unknown(request_id)
-    state = status.runtime_status.value
+    run = await _run(req, client)
+    if isinstance(run, func.HttpResponse):
+        return run
+    request_id, state, _ = run
     if state not in ACTIVE:
         message = f"request {request_id} is already over ({state}); nothing to cancel"
         return json_response(
@@ -236,9 +238,17 @@ def _links(req: func.HttpRequest, request_id: str) -> dict[str, str]:
     }
 
 
-def _unknown(request_id: str) -> func.HttpResponse:
-    message = f"no request with id {request_id!r}: check the id returned when it was submitted"
-    return json_response({"requestId": request_id, "message": message}, 404)
+async def _run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> tuple[str, str, DurableOrchestrationStatus] | func.HttpResponse:
+    """The route's request id, its run's runtime status and the whole status; 404 when no run
+    has that id."""
+    request_id = req.route_params.get("id", "")
+    status = await client.get_status(request_id)
+    if status.runtime_status is None:
+        message = f"no request with id {request_id!r}: check the id returned when it was submitted"
+        return json_response({"requestId": request_id, "message": message}, 404)
+    return request_id, status.runtime_status.value, status
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -138,16 +138,6 @@ def gpu_pool_body(**properties: Any) -> AgentPool:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> tls.TestCA:
-    return tls.make_ca(tmp_path / "ca")
-
-
-@pytest.fixture
 def backend(ca: tls.TestCA) -> RecordingBackend:
     return RecordingBackend(ca.ca_path)
 

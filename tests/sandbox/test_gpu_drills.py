@@ -62,11 +62,6 @@ SMOKE = {
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
     with KubeSimulator(clock, tls.make_ca(tmp_path / "ca"), entra_token=TOKEN) as simulator:
         simulator.ensure_cluster(CLUSTER_ID)

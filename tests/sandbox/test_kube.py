@@ -70,11 +70,6 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> tls.TestCA:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, ca: tls.TestCA) -> Iterator[KubeSimulator]:
     with KubeSimulator(clock, ca) as simulator:
         yield simulator

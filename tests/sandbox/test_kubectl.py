@@ -247,11 +247,6 @@ def test_kubeconfig_of_a_cluster_the_sandbox_does_not_have_says_what_to_do(
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
     with KubeSimulator(clock, tls.make_ca(tmp_path / "ca")) as simulator:
         simulator.ensure_cluster(CLUSTER_ID)

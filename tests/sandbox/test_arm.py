@@ -178,6 +178,12 @@ def create_cluster(
     return finish(poller, clock, CLUSTER_SECONDS)
 
 
+def create_gpu_pool(aks: ContainerServiceClient, clock: ManualClock) -> Any:
+    """The `gpu` pool on the test cluster, its creation waited out on the manual clock."""
+    poller = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
+    return finish(poller, clock, POOL_SECONDS)
+
+
 @pytest.mark.parametrize(
     "unauthenticated_client",
     [
@@ -321,11 +327,7 @@ def test_pool_update_answers_200_and_reconciles_the_backend(
     sim: ArmSimulator, aks: ContainerServiceClient, clock: ManualClock, backend: RecordingBackend
 ) -> None:
     create_cluster(aks, clock)
-    finish(
-        aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body()),
-        clock,
-        POOL_SECONDS,
-    )
+    create_gpu_pool(aks, clock)
     scale = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body(count=3))
     assert props(aks.agent_pools.get(GROUP, CLUSTER, "gpu")).provisioning_state == "Updating"
     assert backend.pools[(cluster_id(), "gpu")].count == 2
@@ -369,11 +371,7 @@ def test_delete_operations_remove_pools_and_clusters(
     aks: ContainerServiceClient, clock: ManualClock, backend: RecordingBackend
 ) -> None:
     create_cluster(aks, clock)
-    finish(
-        aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body()),
-        clock,
-        POOL_SECONDS,
-    )
+    create_gpu_pool(aks, clock)
 
     pool_delete = aks.agent_pools.begin_delete(GROUP, CLUSTER, "gpu")
     assert props(aks.agent_pools.get(GROUP, CLUSTER, "gpu")).provisioning_state == "Deleting"

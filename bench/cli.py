@@ -15,6 +15,9 @@ from bench.stack import ROOT
 
 RESULTS = ROOT / "bench" / "results.json"
 
+_Row = tuple[str, str, str, str, str]
+"""One table row: group, measured, baseline, ratio, goal."""
+
 
 def machine() -> dict[str, Any]:
     model = ""
@@ -111,12 +114,11 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cost_rows(groups: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+def _cost_rows(groups: dict[str, Any]) -> list[_Row]:
     """Groups 5-7 (bench/cost.py) and the history per request."""
     from bench.cost import H100, T4
 
-    flex, idle, overhead = groups["flex_billing"], groups["gpu_idle"], groups["overhead_cost"]
-    app = groups["billed_compute"]["app"]
+    flex, app = groups["flex_billing"], groups["billed_compute"]["app"]
     rows = [
         (
             "5. Flex Consumption meter per request",
@@ -127,33 +129,9 @@ def _cost_rows(groups: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "",
         )
     ]
-    for size in (T4, H100):
-        gpu = idle["sizes"][size]
-        rows.append(
-            (
-                f"6. idle GPU-s, {gpu['nodes']}× {size}",
-                f"{gpu['app']['orchestration']:.0f} caused by the app "
-                f"(+{gpu['app']['cloud_needed']:.0f} cloud-needed, "
-                f"+{gpu['app']['proof']:.0f} GPU proof)",
-                f"{gpu['script']['orchestration']:.0f} caused by the script "
-                f"(+{gpu['script']['cloud_needed']:.0f})",
-                f"{gpu['app']['orchestration'] / max(gpu['script']['orchestration'], 1e-9):.2f}×",
-                "",
-            )
-        )
-    for size in (T4, H100):
-        cost = overhead["sizes"][size]
-        rows.append(
-            (
-                f"7. overhead $, {idle['sizes'][size]['nodes']}× {size}",
-                f"${cost['value']:.4f} (Flex ${cost['app']['flex_usd']:.4f} + idle GPU "
-                f"${cost['app']['idle_gpu_usd']:.4f})",
-                f"${cost['baseline']:.4f} script (host ${cost['script']['host_usd']:.4f} + "
-                f"idle GPU ${cost['script']['idle_gpu_usd']:.4f})",
-                f"{cost['ratio']:.1%}",
-                overhead["goal"][size],
-            )
-        )
+    rows += [
+        per_size(groups, size) for per_size in (_idle_row, _overhead_row) for size in (T4, H100)
+    ]
     rows.append(
         (
             "8. history per request",
@@ -164,6 +142,35 @@ def _cost_rows(groups: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         )
     )
     return rows
+
+
+def _idle_row(groups: dict[str, Any], size: str) -> _Row:
+    """Group 6 for one GPU size: idle GPU-seconds the app caused against the script's."""
+    gpu = groups["gpu_idle"]["sizes"][size]
+    app, script = gpu["app"], gpu["script"]
+    return (
+        f"6. idle GPU-s, {gpu['nodes']}× {size}",
+        f"{app['orchestration']:.0f} caused by the app (+{app['cloud_needed']:.0f} "
+        f"cloud-needed, +{app['proof']:.0f} GPU proof)",
+        f"{script['orchestration']:.0f} caused by the script (+{script['cloud_needed']:.0f})",
+        f"{app['orchestration'] / max(script['orchestration'], 1e-9):.2f}×",
+        "",
+    )
+
+
+def _overhead_row(groups: dict[str, Any], size: str) -> _Row:
+    """Group 7 for one GPU size: the overhead in dollars against the script's, and the goal."""
+    overhead = groups["overhead_cost"]
+    cost, nodes = overhead["sizes"][size], groups["gpu_idle"]["sizes"][size]["nodes"]
+    return (
+        f"7. overhead $, {nodes}× {size}",
+        f"${cost['value']:.4f} (Flex ${cost['app']['flex_usd']:.4f} + idle GPU "
+        f"${cost['app']['idle_gpu_usd']:.4f})",
+        f"${cost['baseline']:.4f} script (host ${cost['script']['host_usd']:.4f} + "
+        f"idle GPU ${cost['script']['idle_gpu_usd']:.4f})",
+        f"{cost['ratio']:.1%}",
+        overhead["goal"][size],
+    )
 
 
 def _row(cells: tuple[str, ...]) -> str:

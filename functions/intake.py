@@ -9,7 +9,6 @@ so the host retries them and, past maxDequeueCount, parks the message in the poi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -18,10 +17,15 @@ from typing import TYPE_CHECKING, Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from functions.http import json_response, misconfigured, refused
 from functions.registry import CANCEL_EVENT, ORCHESTRATOR
 from shared.runtime_status import ACTIVE
 
 if TYPE_CHECKING:  # the models load on the first message, not at app start
+    from azure.durable_functions.models.DurableOrchestrationStatus import (
+        DurableOrchestrationStatus,
+    )
+
     from shared.events import Outcome
     from shared.intake import Source
     from shared.request import ProvisionRequest
@@ -31,7 +35,6 @@ log = logging.getLogger(__name__)
 
 REQUESTS_QUEUE = "provisioning-requests"
 """The Storage queue and the Service Bus queue requests arrive on (same name on both)."""
-_JSON = "application/json"
 
 
 class RejectedMessage(Exception):
@@ -143,17 +146,17 @@ async def submit_request(
     try:
         found = read_request(req.get_body(), current_settings(), "http")
     except SettingsError as exc:
-        return _misconfigured(exc)
+        return misconfigured(exc)
     if isinstance(found, Rejection):
-        return _json({"errors": [p.model_dump() for p in found.problems]}, 400)
+        return refused(found.problems)
     links = _links(req, found.request_id)
     if not await start_once(client, found, "http"):
         status = await client.get_status(found.request_id)
         state = status.runtime_status.value if status.runtime_status else "unknown"
         message = f"request {found.request_id} was already submitted; its run is {state}"
-        return _json({"requestId": found.request_id, "runtimeStatus": state,
-                      "message": message, **links}, 409)  # fmt: skip
-    return _json(
+        body = {"requestId": found.request_id, "runtimeStatus": state, "message": message}
+        return json_response({**body, **links}, 409)
+    return json_response(
         {"requestId": found.request_id, "runtimeStatus": "Pending", **links},
         202,
         headers={"Location": links["statusUri"]},
@@ -166,15 +169,14 @@ async def request_status(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """The run's state, its current step, the step outcomes so far and, once over, its result."""
-    request_id = req.route_params.get("id", "")
-    status = await client.get_status(request_id)
-    if status.runtime_status is None:
-        return _unknown(request_id)
+    run = await _run(req, client)
+    if isinstance(run, func.HttpResponse):
+        return run
+    request_id, state, status = run
     custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    state = status.runtime_status.value
     result = None if state in ACTIVE else status.output
     outcome, message = _outcome(state, result)
-    return _json(
+    return json_response(
         {
             "requestId": request_id,
             "outcome": outcome,
@@ -214,17 +216,20 @@ async def cancel_request(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """202: the run stops its current step and cleans up; 409 when it is already over."""
-    request_id = req.route_params.get("id", "")
-    status = await client.get_status(request_id)
-    if status.runtime_status is None:
-        return _unknown(request_id)
-    state = status.runtime_status.value
+    run = await _run(req, client)
+    if isinstance(run, func.HttpResponse):
+        return run
+    request_id, state, _ = run
     if state not in ACTIVE:
         message = f"request {request_id} is already over ({state}); nothing to cancel"
-        return _json({"requestId": request_id, "runtimeStatus": state, "message": message}, 409)
+        return json_response(
+            {"requestId": request_id, "runtimeStatus": state, "message": message}, 409
+        )
     await client.raise_event(request_id, CANCEL_EVENT, None)
     message = "cancel sent: the run stops its current step, cleans up and ends failed"
-    return _json({"requestId": request_id, "message": message, **_links(req, request_id)}, 202)
+    return json_response(
+        {"requestId": request_id, "message": message, **_links(req, request_id)}, 202
+    )
 
 
 def _links(req: func.HttpRequest, request_id: str) -> dict[str, str]:
@@ -236,22 +241,17 @@ def _links(req: func.HttpRequest, request_id: str) -> dict[str, str]:
     }
 
 
-def _unknown(request_id: str) -> func.HttpResponse:
-    message = f"no request with id {request_id!r}: check the id returned when it was submitted"
-    return _json({"requestId": request_id, "message": message}, 404)
-
-
-def _misconfigured(exc: Exception) -> func.HttpResponse:
-    body = {"errors": [{"path": "$", "message": f"the provisioner is misconfigured: {exc}"}]}
-    return _json(body, 500)
-
-
-def _json(
-    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
-) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body, default=str), status_code=status, mimetype=_JSON, headers=headers
-    )
+async def _run(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> tuple[str, str, DurableOrchestrationStatus] | func.HttpResponse:
+    """The route's request id, its run's runtime status and the whole status; 404 when no run
+    has that id."""
+    request_id = req.route_params.get("id", "")
+    status = await client.get_status(request_id)
+    if status.runtime_status is None:
+        message = f"no request with id {request_id!r}: check the id returned when it was submitted"
+        return json_response({"requestId": request_id, "message": message}, 404)
+    return request_id, status.runtime_status.value, status
 
 
 def _iso(value: datetime | None) -> str | None:

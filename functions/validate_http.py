@@ -5,31 +5,29 @@ Azure spells them). plan: the preflight with no side effect (what `gpuprov plan`
 candidate's fit and reasons, quota, price, the chosen size, the estimate and `canRun`.
 """
 
-import json
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 import azure.functions as func
 
-bp = df.Blueprint()
+from functions.http import JSON, failed, json_response, misconfigured, refused
 
-_JSON = "application/json"
+if TYPE_CHECKING:  # the models load on the first call, not at app start
+    from shared.request import ProvisionRequest
+    from shared.settings import Settings
+
+bp = df.Blueprint()
 
 
 @bp.route(route="validate", methods=["POST"])
 def validate_request(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.problems import InvalidRequest  # the models load on the first call
-    from shared.settings import SettingsError, current_settings
-    from shared.validation import parse_request
-
-    try:
-        request = parse_request(req.get_body(), current_settings())
-    except InvalidRequest as invalid:
-        errors = [p.model_dump() for p in invalid.problems]
-        return func.HttpResponse(json.dumps({"errors": errors}), status_code=400, mimetype=_JSON)
-    except SettingsError as exc:
-        body = {"errors": [{"path": "$", "message": f"the provisioner is misconfigured: {exc}"}]}
-        return func.HttpResponse(json.dumps(body), status_code=500, mimetype=_JSON)
-    return func.HttpResponse(request.model_dump_json(), status_code=200, mimetype=_JSON)
+    parsed = _parsed(req)
+    if isinstance(parsed, func.HttpResponse):
+        return parsed
+    _, request = parsed
+    return func.HttpResponse(request.model_dump_json(), status_code=200, mimetype=JSON)
 
 
 @bp.route(route="plan", methods=["POST"])
@@ -38,22 +36,30 @@ def plan_request(req: func.HttpRequest) -> func.HttpResponse:
     502 when Azure could not be asked."""
     from shared.arm import ArmAdapter
     from shared.errors import StepError
+
+    parsed = _parsed(req)
+    if isinstance(parsed, func.HttpResponse):
+        return parsed
+    settings, request = parsed
+    try:
+        with ArmAdapter(settings) as arm:
+            plan = arm.preflight(request)
+    except StepError as error:
+        return failed(502, f"Azure could not be asked: {error.message}")
+    return json_response(plan.wire(), 200)
+
+
+def _parsed(req: func.HttpRequest) -> tuple[Settings, ProvisionRequest] | func.HttpResponse:
+    """The settings and the validated request, or the answer that refuses it: 400 with the
+    request's problems, 500 when the app's own settings are wrong."""
     from shared.problems import InvalidRequest
     from shared.settings import SettingsError, current_settings
     from shared.validation import parse_request
 
     try:
         settings = current_settings()
-        request = parse_request(req.get_body(), settings)
-        with ArmAdapter(settings) as arm:
-            plan = arm.preflight(request)
+        return settings, parse_request(req.get_body(), settings)
     except InvalidRequest as invalid:
-        errors = [p.model_dump() for p in invalid.problems]
-        return func.HttpResponse(json.dumps({"errors": errors}), status_code=400, mimetype=_JSON)
+        return refused(invalid.problems)
     except SettingsError as exc:
-        body = {"errors": [{"path": "$", "message": f"the provisioner is misconfigured: {exc}"}]}
-        return func.HttpResponse(json.dumps(body), status_code=500, mimetype=_JSON)
-    except StepError as error:
-        body = {"errors": [{"path": "$", "message": f"Azure could not be asked: {error.message}"}]}
-        return func.HttpResponse(json.dumps(body), status_code=502, mimetype=_JSON)
-    return func.HttpResponse(json.dumps(plan.wire()), status_code=200, mimetype=_JSON)
+        return misconfigured(exc)

@@ -389,9 +389,7 @@ def _front_door(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
         submit(raw, values, args.via)
     except InvalidRequest as invalid:
-        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
-        print(f"gpuprov: {args.file}: invalid request; nothing sent", file=sys.stderr)
-        return EXIT_INVALID
+        return refused(args.file, invalid, "; nothing sent")
     except (FrontDoorError, SettingsError) as exc:
         print(f"gpuprov {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -427,9 +425,7 @@ def _run(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
         )
     except InvalidRequest as invalid:
-        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
-        print(f"gpuprov: {args.file}: invalid request", file=sys.stderr)
-        return EXIT_INVALID
+        return refused(args.file, invalid)
     except (SettingsError, SandboxError) as exc:
         print(f"gpuprov run: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -478,13 +474,17 @@ def _validate(source: str, settings_file: Path | None) -> int:
     try:
         request = parse_request(_read(source), settings)
     except InvalidRequest as invalid:
-        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
         count = len(invalid.problems)
-        print(f"gpuprov: {source}: invalid request ({count} error{'s' * (count != 1)})",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_INVALID
+        return refused(source, invalid, f" ({count} error{'s' * (count != 1)})")
     print(request.model_dump_json(indent=2))
     return EXIT_OK
+
+
+def refused(source: str, invalid: InvalidRequest, detail: str = "") -> int:
+    """The request's problems as JSON on stdout, one line on stderr naming the file: exit 2."""
+    print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
+    print(f"gpuprov: {source}: invalid request{detail}", file=sys.stderr)
+    return EXIT_INVALID
 
 
 def _read(source: str) -> bytes:

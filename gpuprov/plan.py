@@ -47,7 +47,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    from gpuprov.cli import EXIT_INVALID, _read, _values
+    from gpuprov.cli import _read, _values, refused
     from sandbox.control import SandboxError
 
     try:
@@ -62,9 +62,7 @@ def main(args: argparse.Namespace) -> int:
             values = _values(args.settings, False, None)
         return plan(_read(args.file), values, sys.stdout, sys.stderr, args.json)
     except InvalidRequest as invalid:
-        print(json.dumps([p.model_dump() for p in invalid.problems], indent=2))
-        print(f"gpuprov: {args.file}: invalid request", file=sys.stderr)
-        return EXIT_INVALID
+        return refused(args.file, invalid)
     except (SettingsError, SandboxError, OSError) as exc:
         print(f"gpuprov plan: {exc}", file=sys.stderr)
         return EXIT_FAILED

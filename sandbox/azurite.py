@@ -11,7 +11,8 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
+
+from sandbox.kit.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLE = ROOT / "node_modules" / ".bin" / "azurite"
@@ -29,7 +30,7 @@ class AzuriteError(RuntimeError):
     """Azurite could not start; the message says why and what to do."""
 
 
-class Azurite:
+class Azurite(Service):
     """One Azurite process serving blob, queue and table on 127.0.0.1."""
 
     def __init__(self, data_dir: Path, executable: Path = EXECUTABLE) -> None:
@@ -97,18 +98,6 @@ class Azurite:
     @property
     def connection_string(self) -> str:
         return connection_string(self.ports)
-
-    def __enter__(self) -> Azurite:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def connection_string(ports: dict[str, int]) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 PRICES_API = "https://prices.azure.com/api/retail/prices"
 SNAPSHOT = Path(__file__).with_name("retail_prices_snapshot.json")
+FLEX_SNAPSHOT = Path(__file__).with_name("flex_prices_snapshot.json")
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,16 @@ class Price:
 
 
 @cache
-def snapshot() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+def snapshot(path: Path = SNAPSHOT) -> dict[str, Any]:
+    """A dated file of Retail Prices API items: the API's answer plus `_snapshot` (its date,
+    source and `$filter`). The VM sizes' by default, Flex Consumption's at FLEX_SNAPSHOT."""
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return loaded
+
+
+def _dated(data: dict[str, Any]) -> str:
+    """Where a snapshot's price came from, as a Price's `source` says it."""
+    return f"snapshot {data['_snapshot']['date']}"
 
 
 def filter_for(vm_size: str, location: str) -> str:
@@ -69,7 +77,7 @@ def from_snapshot(vm_size: str, *, spot: bool) -> Price | None:
     hourly = pick(data["Items"], vm_size, spot=spot)
     if hourly is None:
         return None
-    return Price(hourly, str(data["BillingCurrency"]), f"snapshot {data['_snapshot']['date']}")
+    return Price(hourly, str(data["BillingCurrency"]), _dated(data))
 
 
 def fetch(
@@ -91,9 +99,6 @@ def fetch(
     return Price(hourly, "USD", f"retail prices API ({urlparse(base_url).hostname})")
 
 
-FLEX_SNAPSHOT = Path(__file__).with_name("flex_prices_snapshot.json")
-
-
 @dataclass(frozen=True)
 class FlexPrice:
     """Flex Consumption on-demand meters: execution time per GB-s and one execution, in USD."""
@@ -107,12 +112,12 @@ class FlexPrice:
 def flex_on_demand() -> FlexPrice:
     """The dated snapshot's `On Demand Execution Time` (per `1 GB Second`) and `On Demand Total
     Executions` (the API prices executions per `10`) meters."""
-    data: dict[str, Any] = json.loads(FLEX_SNAPSHOT.read_text(encoding="utf-8"))
+    data = snapshot(FLEX_SNAPSHOT)
     meters = {item["meterName"]: item for item in data["Items"]}
     time, count = meters["On Demand Execution Time"], meters["On Demand Total Executions"]
     per = float(count["unitOfMeasure"])
     return FlexPrice(
         float(time["retailPrice"]),
         float(count["retailPrice"]) / per,
-        f"snapshot {data['_snapshot']['date']}",
+        _dated(data),
     )

@@ -26,6 +26,7 @@ from azure.mgmt.containerservice import ContainerServiceClient
 from kubernetes import client as kubernetes_client
 
 from sandbox.arm import ArmSimulator, ArmTimings
+from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.azurite import Azurite, create_queues
 from sandbox.clock import Clock, ManualClock
 from sandbox.cloud import ClusterAccess
@@ -94,6 +95,27 @@ def sandbox_aks(state_dir: Path, subscription: str = SUBSCRIPTION) -> ContainerS
     """The real AKS client on a running `gpuprov sandbox up`, from the settings it wrote there."""
     values = json.loads((state_dir / SETTINGS_FILE).read_text())["Values"]
     return aks_client(values["GPUPROV_ARM_ENDPOINT"], values["GPUPROV_CA_BUNDLE"], subscription)
+
+
+EXAMPLE_CLUSTER_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/myResourceGroup/"
+    "providers/Microsoft.ContainerService/managedClusters/myAKSCluster"
+)
+"""The AKS docs' example cluster (`az aks get-credentials -g myResourceGroup -n myAKSCluster`)."""
+
+
+def write_kubeconfig(access: ClusterAccess, path: Path) -> Path:
+    """The kubeconfig `az aks get-credentials` writes for the example cluster, at `path`."""
+    path.write_bytes(
+        build_kubeconfig(
+            cluster_name="myAKSCluster",
+            resource_group="myResourceGroup",
+            access=access,
+            entra_tenant_id=None,
+            credential_format=None,
+        )
+    )
+    return path
 
 
 def kube_client(access: ClusterAccess, token: str | None = None) -> kubernetes_client.ApiClient:

@@ -2,9 +2,9 @@
 
 Covers: host.json settings the later triggers rely on (bundle v4, maxDequeueCount, task hub),
 function_app registering only blueprints, and the validate endpoint answering 200 with the
-normalised request or 400 with JSON errors; the reaper timer's schedule from settings; and a cold
-start that loads no cloud SDK nor the request models; every activity registered under the name of
-its implementation.
+normalised request or 400 with JSON errors (validate and plan: 500 when the app is
+misconfigured); the reaper timer's schedule from settings; and a cold start that loads no cloud
+SDK nor the request models; every activity registered under the name of its implementation.
 """
 
 from __future__ import annotations
@@ -66,6 +66,29 @@ def test_validate_rejects_with_json_errors(functions: dict[str, Function]) -> No
     errors = json.loads(response.get_body())["errors"]
     assert {"path": "$.subscriptionId", "message": "required field is missing"} in errors
     assert any(e["path"] == "$.nodePool.name" for e in errors)
+
+
+@pytest.mark.parametrize("name", ["validate_request", "plan_request"])
+def test_misconfigured_app_answers_500_naming_the_setting(
+    functions: dict[str, Function], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A wrong app setting is the operator's to fix, not the caller's: 500 naming the setting,
+    before any request is read or Azure is asked."""
+    from shared.settings import current_settings
+
+    monkeypatch.setenv("GPUPROV_REAPER_GRACE_HOURS", "-1")
+    current_settings.cache_clear()
+    try:
+        request = func.HttpRequest(method="POST", url=f"/api/{name}", body=b"{}")
+        response = functions[name].get_user_function()(request)
+    finally:
+        monkeypatch.undo()
+        current_settings.cache_clear()
+    assert response.status_code == 500
+    [error] = json.loads(response.get_body())["errors"]
+    assert error["path"] == "$"
+    assert error["message"].startswith("the provisioner is misconfigured: invalid app settings")
+    assert "GPUPROV_REAPER_GRACE_HOURS" in error["message"]
 
 
 def test_reaper_timer_reads_its_schedule_from_settings(functions: dict[str, Function]) -> None:

@@ -233,6 +233,13 @@ class ArmResources:
         ]
         return Reply(200, {"value": found})
 
+    def _accept_aks_put(self, sub: str, body: Any) -> None:
+        """What ARM checks first on an AKS PUT: a JSON object, in a subscription registered
+        for Microsoft.ContainerService."""
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
+        self.registrations.require_container_service(sub)
+
     def cluster_get(self, sub: str, rg: str, name: str) -> Reply:
         return Reply(200, self._cluster_json(self._cluster(sub, rg, name)))
 
@@ -245,9 +252,7 @@ class ArmResources:
         now: float,
         headers: dict[str, str] | None = None,
     ) -> Reply:
-        if not isinstance(body, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
-        self.registrations.require_container_service(sub)
+        self._accept_aks_put(sub, body)
         self.groups.require(sub, rg)
         key = (sub.lower(), rg.lower(), name.lower())
         existing = self._clusters.get(key)
@@ -419,9 +424,7 @@ class ArmResources:
         now: float,
         headers: dict[str, str] | None = None,
     ) -> Reply:
-        if not isinstance(body, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid.")
-        self.registrations.require_container_service(sub)
+        self._accept_aks_put(sub, body)
         cluster = self._parent(sub, rg, name)
         _check_pool_name(pool_name)
         body = schema.clean(body, AgentPool, "agentPool")

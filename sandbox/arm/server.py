@@ -20,7 +20,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -30,18 +29,9 @@ from sandbox.arm.model import ArmError, ArmRequest, ArmTimings, CapacityRule, Re
 from sandbox.arm.resources import ArmResources
 from sandbox.clock import Clock
 from sandbox.cloud import ClusterBackend
+from sandbox.kit.faults import FaultRules
+from sandbox.kit.service import Service
 from sandbox.tls import TestCA, TlsHttpServer, TlsRequestHandler
-
-
-@dataclass
-class _Fault:
-    method: str
-    path: re.Pattern[str]
-    remaining: int
-    status: int
-    code: str
-    message: str
-    retry_after: int | None
 
 
 @dataclass(frozen=True)
@@ -261,7 +251,7 @@ class _Handler(TlsRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _handle
 
 
-class ArmSimulator:
+class ArmSimulator(Service):
     """Azure Resource Manager on 127.0.0.1 for the real azure-mgmt clients.
 
     Clients: `base_url=sim.url`, `connection_verify=str(ca.ca_path)`, and a credential whose token
@@ -292,7 +282,7 @@ class ArmSimulator:
         self.timings = timings
         self._resources = ArmResources(timings=timings, backend=backend, ca_path=ca.ca_path)
         self._lock = threading.RLock()
-        self._faults: list[_Fault] = []
+        self._faults = FaultRules()
         self._requests: list[ArmRequest] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -327,18 +317,6 @@ class ArmSimulator:
         server.server_close()
         if thread is not None:
             thread.join()
-
-    def __enter__(self) -> ArmSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- scenario control ----------------------------------------------------------------------
 
@@ -420,18 +398,10 @@ class ArmSimulator:
 
         `method` '*' matches any method; `path_regex` is searched in the URL path.
         """
-        with self._lock:
-            self._faults.append(
-                _Fault(
-                    method=method.upper(),
-                    path=re.compile(path_regex, re.IGNORECASE),
-                    remaining=count,
-                    status=status,
-                    code=code,
-                    message=message or f"Injected fault {code}.",
-                    retry_after=retry_after,
-                )
-            )
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        answer = (status, code, message or f"Injected fault {code}.", headers)
+        # ARM matches paths case-insensitively, so the rules do too
+        self._faults.add(method, f"(?i){path_regex}", count, answer)
 
     @property
     def requests(self) -> list[ArmRequest]:
@@ -551,11 +521,7 @@ class ArmSimulator:
         )
 
     def _apply_fault(self, method: str, path: str) -> None:
-        for fault in self._faults:
-            if fault.remaining <= 0 or fault.method not in ("*", method.upper()):
-                continue
-            if fault.path.search(path) is None:
-                continue
-            fault.remaining -= 1
-            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-            raise ArmError(fault.status, fault.code, fault.message, headers)
+        fault = self._faults.take(method.upper(), path)
+        if fault is not None:
+            status, code, message, headers = fault.outcome
+            raise ArmError(status, code, message, dict(headers))

@@ -61,6 +61,7 @@ from sandbox.durable.state import (
     Timer,
     dump_instance,
 )
+from sandbox.kit.service import Service
 
 _OUT_OF_PROC_DATA = "$OutOfProcData$:"
 _REAL_TIME_POLL = 0.05  # seconds between timer checks when the clock is not a ManualClock
@@ -140,7 +141,7 @@ def _quiet_codec_advisories() -> None:
     )
 
 
-class LocalDurableHost:
+class LocalDurableHost(Service):
     """Runs an app's orchestrations in memory with the real `azure-functions-durable` engine."""
 
     def __init__(
@@ -246,13 +247,6 @@ class LocalDurableHost:
         with self._changed:
             self._changed.notify_all()
         driver.join()
-
-    def __enter__(self) -> LocalDurableHost:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _drive(self) -> None:
         while not self._stopping.is_set():

@@ -21,7 +21,6 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -52,6 +51,7 @@ from sandbox.functions_host.worker import (
     Worker,
     triggered_functions,
 )
+from sandbox.kit.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ _KEY_HEADER = "x-functions-key"
 _LISTENER_RESTART_SECONDS = 1.0
 
 
-class LocalFunctionsHost:
+class LocalFunctionsHost(Service):
     """Runs an app's queue, Service Bus, timer, HTTP and durable triggers; a context manager."""
 
     def __init__(
@@ -212,17 +212,6 @@ class LocalFunctionsHost:
         self._http = self._rpc = None
         self._durable_api = None
         self.worker = None
-
-    def __enter__(self) -> LocalFunctionsHost:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ---- indexing -------------------------------------------------------------------------
 

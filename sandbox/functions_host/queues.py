@@ -15,6 +15,7 @@ import binascii
 import contextlib
 import logging
 import threading
+from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage as TriggerMessage
@@ -28,25 +29,22 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 600
 
 
+@dataclass
 class StorageQueueListener:
-    def __init__(
-        self,
-        spec: FunctionSpec,
-        worker: Worker,
-        connection_string: str,
-        queue_name: str,
-        options: QueueOptions,
-        poll_seconds: float,
-        stopping: threading.Event,
-    ) -> None:
-        self.spec = spec
-        self.worker = worker
-        self.connection_string = connection_string
-        self.queue_name = queue_name
-        self.poison_queue_name = f"{queue_name}-poison"
-        self.options = options
-        self.poll_seconds = poll_seconds
-        self.stopping = stopping
+    """Polls one Storage queue for one function, moving a message to `<queue>-poison` after
+    host.json's maxDequeueCount."""
+
+    spec: FunctionSpec
+    worker: Worker
+    connection_string: str
+    queue_name: str
+    options: QueueOptions
+    poll_seconds: float
+    stopping: threading.Event
+
+    @property
+    def poison_queue_name(self) -> str:
+        return f"{self.queue_name}-poison"
 
     def run(self) -> None:
         """Poll until `stopping` is set; the thread's target."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from azure.functions.servicebus import ServiceBusMessage as TriggerMessage
@@ -23,22 +24,17 @@ from sandbox.functions_host.worker import FunctionSpec, Worker
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class ServiceBusQueueListener:
-    def __init__(
-        self,
-        spec: FunctionSpec,
-        worker: Worker,
-        connection_string: str,
-        queue_name: str,
-        poll_seconds: float,
-        stopping: threading.Event,
-    ) -> None:
-        self.spec = spec
-        self.worker = worker
-        self.connection_string = connection_string
-        self.queue_name = queue_name
-        self.poll_seconds = poll_seconds
-        self.stopping = stopping
+    """Receives from one Service Bus queue for one function, peek-lock: completed when the
+    function succeeds, abandoned when it fails (the queue dead-letters past maxDeliveryCount)."""
+
+    spec: FunctionSpec
+    worker: Worker
+    connection_string: str
+    queue_name: str
+    poll_seconds: float
+    stopping: threading.Event
 
     def run(self) -> None:
         """Receive until `stopping` is set; the thread's target. Closes its receiver and client."""

@@ -11,7 +11,7 @@ host does. `run_on_startup` fires once when the host starts.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from azure.functions.timer import TimerRequest
@@ -50,24 +50,21 @@ class NcrontabSchedule:
         return float(croniter(" ".join([*rest, second]), start).get_next(float))
 
 
+@dataclass
 class TimerListener:
-    def __init__(
-        self,
-        spec: FunctionSpec,
-        worker: Worker,
-        schedule: NcrontabSchedule,
-        clock: Clock,
-        poll_seconds: float,
-        stopping: threading.Event,
-    ) -> None:
-        self.spec = spec
-        self.worker = worker
-        self.schedule = schedule
-        self.clock = clock
-        self.poll_seconds = poll_seconds
-        self.stopping = stopping
-        self._last: float | None = None
-        self._due = schedule.next_after(clock.now())
+    """Fires one function on its NCRONTAB schedule, on the host's clock."""
+
+    spec: FunctionSpec
+    worker: Worker
+    schedule: NcrontabSchedule
+    clock: Clock
+    poll_seconds: float
+    stopping: threading.Event
+    _last: float | None = field(default=None, init=False)
+    _due: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._due = self.schedule.next_after(self.clock.now())
 
     def run(self) -> None:
         """Fire on schedule until `stopping` is set; the thread's target."""

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from sandbox.functions_host.worker import FunctionSpec
+from sandbox.kit.service import Service
 
 _PARAMETER = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\??)\}$")
 _HANDLER_TIMEOUT = 30.0  # seconds a connection may stay silent before its thread gives up
@@ -41,7 +41,7 @@ class Reply:
 Handle = Callable[[Request], Reply]
 
 
-class LocalHttpServer:
+class LocalHttpServer(Service):
     """A ThreadingHTTPServer on 127.0.0.1 whose requests all go to `handle`.
 
     HTTP/1.0 (one request per connection), so `stop()` can join every handler thread.
@@ -79,17 +79,6 @@ class LocalHttpServer:
         server.shutdown()
         thread.join()
         server.server_close()
-
-    def __enter__(self) -> LocalHttpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _handler_class(handle: Handle) -> type[BaseHTTPRequestHandler]:

@@ -6,12 +6,12 @@ import contextlib
 import ssl
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.kit.http import Request, Response
 from sandbox.kit.recorder import RequestRecorder
+from sandbox.kit.service import Service
 from sandbox.tls import TlsHttpServer, TlsRequestHandler
 
 App = Callable[[Request], Response]
@@ -70,7 +70,7 @@ class _Handler(TlsRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
 
-class SimulatorServer:
+class SimulatorServer(Service):
     """An app served over HTTPS on 127.0.0.1 (a free port) from its own thread."""
 
     def __init__(
@@ -113,14 +113,3 @@ class SimulatorServer:
             thread.join()
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> SimulatorServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

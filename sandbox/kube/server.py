@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from types import TracebackType
 
 from sandbox.clock import Clock
 from sandbox.cloud import ClusterAccess, PoolNodes
@@ -22,6 +21,7 @@ from sandbox.kit import (
     Response,
     SimulatorServer,
 )
+from sandbox.kit.service import Service
 from sandbox.kube import drills
 from sandbox.kube.apiserver import ApiServer
 from sandbox.kube.cluster import Cluster, FailureRule, GpuFaults, KubeTimings, random_token
@@ -43,7 +43,7 @@ FaultOutcome = int | str
 """An HTTP status code, "watch-disconnect" (a watch ends after one event) or "gone" (410)."""
 
 
-class KubeSimulator:
+class KubeSimulator(Service):
     """Kubernetes API servers for any number of simulated AKS clusters (a ClusterBackend)."""
 
     def __init__(
@@ -88,17 +88,6 @@ class KubeSimulator:
             self._changed.notify_all()
         for server in [*servers, self._front]:
             server.stop()
-
-    def __enter__(self) -> KubeSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _index(self, request: Request) -> Response:
         if request.path == "/clusters":

@@ -33,7 +33,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from proton import (
@@ -50,6 +49,7 @@ from proton import (
 from proton.reactor import Container
 
 from sandbox.clock import Clock, ScaledClock
+from sandbox.kit.service import Service
 from sandbox.servicebus import management
 from sandbox.servicebus.entities import (
     EntityNotFound,
@@ -112,7 +112,7 @@ def entity_path(address: str | None) -> str:
     return address.strip("/")
 
 
-class ServiceBusBroker:
+class ServiceBusBroker(Service):
     """The broker server: `start()` serves on 127.0.0.1 in a daemon thread, `stop()` ends it.
 
     `clock` drives lock expiry, schedules, time-to-live and the duplicate window (real time by
@@ -176,17 +176,6 @@ class ServiceBusBroker:
         if thread.is_alive():
             raise RuntimeError("the Service Bus broker thread did not stop within 10 s")
         self._thread = None
-
-    def __enter__(self) -> ServiceBusBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- inspection ------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
@@ -25,6 +24,7 @@ from shared.arm.compute import read_compute
 from shared.arm.features import FeatureRegistration
 from shared.arm.handles import JsonDict, OperationHandle, OperationStatus
 from shared.arm.pool import AgentPool, Candidate
+from shared.closing import Closing
 from shared.credentials import ClusterCredentials, credential_for
 from shared.errors import StepError, classified
 from shared.ownership import Ownership
@@ -39,7 +39,7 @@ _Client = (
 )
 
 
-class ArmAdapter:
+class ArmAdapter(Closing):
     """ARM operations for one activity invocation; close it (or use `with`) to free sockets.
 
     `sdk_retries` bounds the SDK's own retries (429 and 5xx with Retry-After, connection errors):
@@ -59,17 +59,6 @@ class ArmAdapter:
         self._credential = credential if credential is not None else credential_for(settings)
         self._sdk_retries = sdk_retries
         self._clients: dict[tuple[type[_Client], str], Any] = {}
-
-    def __enter__(self) -> ArmAdapter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         clients = list(self._clients.values())

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
+from shared.closing import Closing
 from shared.credentials import credential_for
 from shared.errors import CONNECTION_FAILED, StepError, classify
 from shared.events.contract import Outcome
@@ -41,7 +42,7 @@ def message_for(outcome: Outcome, owner: str) -> ServiceBusMessage:
     )
 
 
-class EventPublisher:
+class EventPublisher(Closing):
     """Sends outcomes to the events topic through one sender, opened on first use and kept.
 
     Opening and closing a Service Bus sender take about half a second each, so a worker keeps
@@ -111,12 +112,6 @@ class EventPublisher:
         """Close the sender and its connection (tests, the CLI, worker shutdown). Idempotent."""
         with self._lock:
             self._drop()
-
-    def __enter__(self) -> EventPublisher:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _open(self) -> ServiceBusSender:
         if self._sender is None:

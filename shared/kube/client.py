@@ -12,13 +12,13 @@ import contextlib
 import json
 import ssl
 from collections.abc import Callable, Iterator
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from shared.closing import Closing
 from shared.credentials import ClusterCredentials
 from shared.errors import StepError, retry_after
 from shared.ownership import DEFAULT_OWNER, MANAGED_BY_LABEL, MANAGER, Ownership, not_owned
@@ -132,7 +132,7 @@ def classify_api_error(error: ApiException, action: str) -> StepError:
     )
 
 
-class KubeClient:
+class KubeClient(Closing):
     """One cluster's API server, for the in-cluster operations of one request's deployment."""
 
     def __init__(
@@ -160,17 +160,6 @@ class KubeClient:
     def close(self) -> None:
         """Close the connection pool (the client keeps sockets open between calls)."""
         self._api.close()  # type: ignore[no-untyped-call]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._server!r})"

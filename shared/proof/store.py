@@ -8,6 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.closing import Closing
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.storage.blob import ContainerClient
@@ -27,7 +29,7 @@ def blob_name(request_id: str) -> str:
     return f"{request_id}.json"
 
 
-class ProofStore:
+class ProofStore(Closing):
     """Reads and writes `proofs/{requestId}.json`."""
 
     def __init__(self, container: ContainerClient) -> None:
@@ -88,12 +90,6 @@ class ProofStore:
 
     def close(self) -> None:
         self._container.close()
-
-    def __enter__(self) -> ProofStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _reason(exc: Exception) -> str:

@@ -94,6 +94,15 @@ def create_cluster(adapter: ArmAdapter, request: ProvisionRequest, clock: Manual
     wait_out(adapter, handle, clock, TIMINGS.cluster_create_seconds)
 
 
+def create_cluster_and_pool(
+    adapter: ArmAdapter, request: ProvisionRequest, clock: ManualClock
+) -> None:
+    """The cluster, then its T4 pool, each waited out on the manual clock."""
+    create_cluster(adapter, request, clock)
+    handle = adapter.start_create_pool(request, T4, [], now(clock))
+    wait_out(adapter, handle, clock, TIMINGS.pool_create_seconds)
+
+
 def poller_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("LROPoller")]
 
@@ -195,13 +204,7 @@ def test_deletes_start_once_and_gone_counts_as_done(
     adapter: ArmAdapter, arm: ArmSimulator, clock: ManualClock
 ) -> None:
     request = make_request()
-    create_cluster(adapter, request, clock)
-    wait_out(
-        adapter,
-        adapter.start_create_pool(request, T4, [], now(clock)),
-        clock,
-        TIMINGS.pool_create_seconds,
-    )
+    create_cluster_and_pool(adapter, request, clock)
 
     pool_delete = adapter.start_delete_pool(request)
     assert pool_delete.poll == "asyncOperation"
@@ -409,13 +412,7 @@ def test_credentials_reach_the_cluster(
 ) -> None:
     target = {"kind": "newCluster", "clusterName": CLUSTER, "entraId": entra_id}
     request = make_request(target=target, nodePool={"nodeCount": 2})
-    create_cluster(adapter, request, clock)
-    wait_out(
-        adapter,
-        adapter.start_create_pool(request, T4, [], now(clock)),
-        clock,
-        TIMINGS.pool_create_seconds,
-    )
+    create_cluster_and_pool(adapter, request, clock)
 
     credentials = adapter.cluster_credentials(request)
     assert credentials.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")

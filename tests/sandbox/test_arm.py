@@ -138,16 +138,6 @@ def gpu_pool_body(**properties: Any) -> AgentPool:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> tls.TestCA:
-    return tls.make_ca(tmp_path / "ca")
-
-
-@pytest.fixture
 def backend(ca: tls.TestCA) -> RecordingBackend:
     return RecordingBackend(ca.ca_path)
 
@@ -186,6 +176,12 @@ def create_cluster(
 ) -> Any:
     poller = aks.managed_clusters.begin_create_or_update(GROUP, name, cluster_body(**properties))
     return finish(poller, clock, CLUSTER_SECONDS)
+
+
+def create_gpu_pool(aks: ContainerServiceClient, clock: ManualClock) -> Any:
+    """The `gpu` pool on the test cluster, its creation waited out on the manual clock."""
+    poller = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
+    return finish(poller, clock, POOL_SECONDS)
 
 
 @pytest.mark.parametrize(
@@ -331,11 +327,7 @@ def test_pool_update_answers_200_and_reconciles_the_backend(
     sim: ArmSimulator, aks: ContainerServiceClient, clock: ManualClock, backend: RecordingBackend
 ) -> None:
     create_cluster(aks, clock)
-    finish(
-        aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body()),
-        clock,
-        POOL_SECONDS,
-    )
+    create_gpu_pool(aks, clock)
     scale = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body(count=3))
     assert props(aks.agent_pools.get(GROUP, CLUSTER, "gpu")).provisioning_state == "Updating"
     assert backend.pools[(cluster_id(), "gpu")].count == 2
@@ -379,11 +371,7 @@ def test_delete_operations_remove_pools_and_clusters(
     aks: ContainerServiceClient, clock: ManualClock, backend: RecordingBackend
 ) -> None:
     create_cluster(aks, clock)
-    finish(
-        aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body()),
-        clock,
-        POOL_SECONDS,
-    )
+    create_gpu_pool(aks, clock)
 
     pool_delete = aks.agent_pools.begin_delete(GROUP, CLUSTER, "gpu")
     assert props(aks.agent_pools.get(GROUP, CLUSTER, "gpu")).provisioning_state == "Deleting"
@@ -476,6 +464,26 @@ def test_injected_throttle_is_retried_by_the_sdk(
     assert props(finish(poller, clock, POOL_SECONDS)).provisioning_state == "Succeeded"
     puts = [r for r in sim.requests if r.method == "PUT" and r.path.endswith("/agentPools/gpu")]
     assert [r.status for r in puts] == [429, 201]
+
+
+def test_injected_fault_matches_any_case_and_is_used_up(
+    sim: ArmSimulator, aks: ContainerServiceClient, clock: ManualClock
+) -> None:
+    """ARM paths are case-insensitive, so a rule written in lower case still catches the SDK's
+    `/agentPools/` requests; its count is spent before the request reaches any state."""
+    create_cluster(aks, clock)
+    sim.inject_fault("put", r"/agentpools/gpu$", 2, 409, "OperationNotAllowed", message="busy")
+    for _ in range(2):
+        with pytest.raises(HttpResponseError) as caught:
+            aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
+        assert caught.value.status_code == 409
+        assert caught.value.error is not None
+        assert (caught.value.error.code, caught.value.error.message) == (
+            "OperationNotAllowed",
+            "busy",
+        )
+    poller = aks.agent_pools.begin_create_or_update(GROUP, CLUSTER, "gpu", gpu_pool_body())
+    assert props(finish(poller, clock, POOL_SECONDS)).provisioning_state == "Succeeded"
 
 
 def test_clusters_need_an_existing_resource_group(

@@ -13,7 +13,6 @@ clusters in resource groups the app holds rights on.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -102,11 +101,6 @@ FEATURE = f"{SUB}/providers/Microsoft.Features/providers/{CS}/features/ManagedGP
 )
 def test_each_request_maps_to_arms_action(method: str, path: str, action: str | None) -> None:
     assert required_action(method, path) == action
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> tls.TestCA:
-    return tls.make_ca(tmp_path / "ca")
 
 
 @pytest.fixture

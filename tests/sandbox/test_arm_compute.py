@@ -8,7 +8,6 @@ and `Usage_List` in azure-rest-api-specs) and a plain HTTP GET of the Retail Pri
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -35,16 +34,6 @@ from tests.sandbox.test_arm import (
     finish,
     gpu_pool_body,
 )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> tls.TestCA:
-    return tls.make_ca(tmp_path / "ca")
 
 
 @pytest.fixture

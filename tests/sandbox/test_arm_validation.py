@@ -46,11 +46,6 @@ class StaticToken:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, tmp_path: Path) -> Iterator[ArmSimulator]:
     ca = tls.make_ca(tmp_path / "ca")
     # As the owner: the app identity's limits are test_arm_authorization.py's subject.

@@ -223,11 +223,6 @@ app.register_functions(bp)
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def host(clock: ManualClock) -> LocalDurableHost:
     ATTEMPTS.clear()
     SHIFTY_FIRST_STEP["name"] = "greet"

@@ -31,7 +31,6 @@ import pytest
 from kubernetes import client
 
 from sandbox import tls
-from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.clock import ManualClock
 from sandbox.cloud import PoolNodes
 from sandbox.kube import KubeSimulator
@@ -43,13 +42,11 @@ from shared.proof.parsers import (
     parse_nvidia_smi,
     parse_vectoradd,
 )
+from tests.sandbox_fixtures import EXAMPLE_CLUSTER_ID, kube_client, write_kubeconfig
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 TOKEN = "sandbox-token"
-CLUSTER_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/"
-    "providers/Microsoft.ContainerService/managedClusters/myAKSCluster"
-)
+CLUSTER_ID = EXAMPLE_CLUSTER_ID
 T4 = PoolNodes("gpunp", "Standard_NC4as_T4_v3", 1, 1, ("sku=gpu:NoSchedule",))
 H100 = PoolNodes("ndpool", "Standard_ND96isr_H100_v5", 1, 8, ("sku=gpu:NoSchedule",))
 Api = Any
@@ -65,11 +62,6 @@ SMOKE = {
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
     with KubeSimulator(clock, tls.make_ca(tmp_path / "ca"), entra_token=TOKEN) as simulator:
         simulator.ensure_cluster(CLUSTER_ID)
@@ -78,27 +70,13 @@ def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
 
 @pytest.fixture
 def api(sim: KubeSimulator) -> Iterator[Api]:
-    access = sim.ensure_cluster(CLUSTER_ID)
-    config = client.Configuration()
-    config.host = access.server
-    config.ssl_ca_cert = access.ca_path
-    config.api_key = {"authorization": f"Bearer {access.token}"}
-    with client.ApiClient(config) as api_client:
+    with kube_client(sim.ensure_cluster(CLUSTER_ID)) as api_client:
         yield client.CoreV1Api(api_client)
 
 
 @pytest.fixture
 def kubectl(sim: KubeSimulator, tmp_path: Path) -> Any:
-    path = tmp_path / "kubeconfig"
-    path.write_bytes(
-        build_kubeconfig(
-            cluster_name="myAKSCluster",
-            resource_group="myResourceGroup",
-            access=sim.ensure_cluster(CLUSTER_ID),
-            entra_tenant_id=None,
-            credential_format=None,
-        )
-    )
+    path = write_kubeconfig(sim.ensure_cluster(CLUSTER_ID), tmp_path / "kubeconfig")
 
     def run(*args: str) -> str:
         done = subprocess.run(

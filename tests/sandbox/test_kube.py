@@ -70,11 +70,6 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> tls.TestCA:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, ca: tls.TestCA) -> Iterator[KubeSimulator]:
     with KubeSimulator(clock, ca) as simulator:
         yield simulator
@@ -161,7 +156,8 @@ def gpu_allocatable(core: Api) -> dict[str, str]:
     }
 
 
-def ready_gpu_cluster(sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api) -> None:
+@pytest.fixture
+def gpu_cluster(sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api) -> None:
     """Two T4 nodes with a running device plugin: jobs can get a GPU."""
     sim.set_pool(CLUSTER_ID, T4_POOL)
     create_namespace(core, "gpu-resources")
@@ -333,16 +329,10 @@ def test_label_and_field_selectors_filter_lists(
     ("policy", "pods_left"),
     [pytest.param("Foreground", 0, id="foreground"), pytest.param("Orphan", 1, id="orphan")],
 )
+@pytest.mark.usefixtures("gpu_cluster")
 def test_deleting_a_job_handles_its_pods_by_propagation_policy(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
-    policy: str,
-    pods_left: int,
+    core: Api, batch: Api, policy: str, pods_left: int
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     batch.create_namespaced_job("default", mnist_job())
     assert len(job_pods(core, "samples-tf-mnist-demo")) == 1
 
@@ -472,10 +462,8 @@ def test_managed_gpu_pool_has_gpus_at_once(sim: KubeSimulator, core: Api) -> Non
     assert set(gpu_allocatable(core).values()) == {"1"}
 
 
-def test_remove_pool_removes_its_nodes_and_their_pods(
-    sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api
-) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
+@pytest.mark.usefixtures("gpu_cluster")
+def test_remove_pool_removes_its_nodes_and_their_pods(sim: KubeSimulator, core: Api) -> None:
     sim.set_pool(CLUSTER_ID, CPU_POOL)
 
     sim.remove_pool(CLUSTER_ID, "gpunp")
@@ -489,14 +477,10 @@ def test_remove_pool_removes_its_nodes_and_their_pods(
 # --- jobs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_job_runs_to_success_and_logs_the_training(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
+    clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     batch.create_namespaced_job("default", mnist_job())
     [pod] = job_pods(core, "samples-tf-mnist-demo")
     assert pod.spec.node_name.startswith("aks-gpunp-")
@@ -546,16 +530,10 @@ def test_job_runs_to_success_and_logs_the_training(
         ),
     ],
 )
+@pytest.mark.usefixtures("gpu_cluster")
 def test_job_pod_that_fits_no_node_is_unschedulable_with_the_scheduler_message(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
-    job: dict,
-    message: str,
+    sim: KubeSimulator, clock: ManualClock, core: Api, batch: Api, job: dict, message: str
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     sim.set_pool(CLUSTER_ID, CPU_POOL)
 
     batch.create_namespaced_job("default", job)
@@ -572,14 +550,10 @@ def test_job_pod_that_fits_no_node_is_unschedulable_with_the_scheduler_message(
     assert scheduled.message.startswith(message)
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_gpus_in_use_are_not_given_to_a_second_job(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
+    clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     for name in ("one", "two", "three"):
         batch.create_namespaced_job("default", mnist_job(name))
 
@@ -591,14 +565,10 @@ def test_gpus_in_use_are_not_given_to_a_second_job(
     assert job_pods(core, "three")[0].spec.node_name is not None
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_failed_job_retries_until_the_backoff_limit(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
+    sim: KubeSimulator, clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     sim.fail_next_job("samples-tf-mnist-demo", exit_code=137, count=5)
     batch.create_namespaced_job("default", mnist_job(backoffLimit=1))
 
@@ -618,10 +588,8 @@ def test_failed_job_retries_until_the_backoff_limit(
     assert "RuntimeError" in log
 
 
-def test_finished_job_is_deleted_after_its_ttl(
-    sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api, batch: Api
-) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
+@pytest.mark.usefixtures("gpu_cluster")
+def test_finished_job_is_deleted_after_its_ttl(clock: ManualClock, core: Api, batch: Api) -> None:
     batch.create_namespaced_job("default", mnist_job(ttlSecondsAfterFinished=300))
 
     clock.advance(TIMINGS.pod_start + TIMINGS.job_run)
@@ -644,14 +612,10 @@ def test_dry_run_create_validates_without_keeping_anything(batch: Api) -> None:
     assert rejected.value.status == 422
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_active_deadline_ends_the_job_with_deadline_exceeded(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
+    clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     batch.create_namespaced_job("default", mnist_job(activeDeadlineSeconds=60))
 
     clock.advance(61)
@@ -665,14 +629,10 @@ def test_active_deadline_ends_the_job_with_deadline_exceeded(
 # --- watches ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_watch_sees_a_job_pod_added_then_modified(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
+    clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
 
     def start_job() -> None:
         batch.create_namespaced_job("default", mnist_job())
@@ -698,14 +658,10 @@ def test_watch_sees_a_job_pod_added_then_modified(
     assert seen[-1] == ("MODIFIED", "Succeeded")
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_watch_resumes_after_a_disconnect_from_the_last_resource_version(
-    sim: KubeSimulator,
-    clock: ManualClock,
-    core: Api,
-    apps: Api,
-    batch: Api,
+    sim: KubeSimulator, clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     start = core.list_namespaced_pod("default").metadata.resource_version
     batch.create_namespaced_job("default", mnist_job())
     clock.advance(TIMINGS.pod_start + TIMINGS.job_run)
@@ -755,12 +711,10 @@ def test_watch_without_events_ends_at_its_timeout(core: Api) -> None:
     assert 0.9 < time.monotonic() - began < 5
 
 
-def test_the_api_server_defaults_and_stores_quantities_as_strings(
-    sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api, batch: Api
-) -> None:
+@pytest.mark.usefixtures("gpu_cluster")
+def test_the_api_server_defaults_and_stores_quantities_as_strings(core: Api, batch: Api) -> None:
     """pkg/apis/core/v1/defaults.go: a pod's requests default to its limits (not a template's);
     imagePullPolicy IfNotPresent for a tagged image; quantities come back canonical strings."""
-    ready_gpu_cluster(sim, clock, core, apps)
     job = mnist_job()
     job["spec"]["template"]["spec"]["containers"][0]["resources"] = {
         "limits": {"nvidia.com/gpu": "1.0", "memory": "1024Mi"}
@@ -785,10 +739,10 @@ def test_the_api_server_defaults_and_stores_quantities_as_strings(
     }
 
 
+@pytest.mark.usefixtures("gpu_cluster")
 def test_a_job_reports_events_and_nodes_renew_leases(
-    sim: KubeSimulator, clock: ManualClock, core: Api, apps: Api, batch: Api
+    clock: ManualClock, core: Api, batch: Api
 ) -> None:
-    ready_gpu_cluster(sim, clock, core, apps)
     batch.create_namespaced_job("default", mnist_job())
     clock.advance(TIMINGS.pod_start + TIMINGS.job_run)
 

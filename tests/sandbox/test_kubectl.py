@@ -33,11 +33,10 @@ import yaml
 from kubernetes import client
 
 from sandbox import tls
-from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.clock import ManualClock
 from sandbox.cloud import PoolNodes
 from sandbox.kube import KubeSimulator
-from tests.sandbox_fixtures import kube_client
+from tests.sandbox_fixtures import EXAMPLE_CLUSTER_ID, kube_client, write_kubeconfig
 
 BIN = Path(sys.executable).parent
 WALKTHROUGH = Path(__file__).resolve().parents[2] / "sandbox" / "kube" / "walkthrough"
@@ -45,10 +44,7 @@ PINNED = BIN / "kubectl"
 SYSTEM_132 = Path("/usr/lib/google-cloud-sdk/bin/kubectl.1.32")
 """The machine's kubectl is a dispatcher that picks a client for the server's version; this is
 its 1.32 client, called directly so 1.32 is what talks to the simulator."""
-CLUSTER_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/"
-    "providers/Microsoft.ContainerService/managedClusters/myAKSCluster"
-)
+CLUSTER_ID = EXAMPLE_CLUSTER_ID
 GPU_POOL = PoolNodes("gpunp", "Standard_NC4as_T4_v3", 1, 1, ("sku=gpu:NoSchedule",))
 
 SYSTEM = Path("/usr/bin/kubectl")
@@ -251,11 +247,6 @@ def test_kubeconfig_of_a_cluster_the_sandbox_does_not_have_says_what_to_do(
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
     with KubeSimulator(clock, tls.make_ca(tmp_path / "ca")) as simulator:
         simulator.ensure_cluster(CLUSTER_ID)
@@ -265,16 +256,7 @@ def sim(clock: ManualClock, tmp_path: Path) -> Iterator[KubeSimulator]:
 
 @pytest.fixture
 def kubectl(sim: KubeSimulator, tmp_path: Path) -> Kubectl:
-    path = tmp_path / "kubeconfig"
-    path.write_bytes(
-        build_kubeconfig(
-            cluster_name="myAKSCluster",
-            resource_group="myResourceGroup",
-            access=sim.ensure_cluster(CLUSTER_ID),
-            entra_tenant_id=None,
-            credential_format=None,
-        )
-    )
+    path = write_kubeconfig(sim.ensure_cluster(CLUSTER_ID), tmp_path / "kubeconfig")
     return Kubectl(PINNED, path, tmp_path)
 
 
@@ -498,3 +480,28 @@ def test_logs_follow_streams_the_training_until_the_pod_ends(
     lines = followed.stdout.splitlines()
     assert lines[-1] == "Adding run metadata for 499"
     assert sum(line.startswith("Accuracy at step ") for line in lines) == 50
+
+
+def test_wide_lists_end_with_the_workloads_containers_images_and_selector(
+    kubectl: Kubectl,
+) -> None:
+    """`-o wide` shows the priority-1 columns printers.go gives DaemonSets and Jobs alike
+    (kubernetes pkg/printers/internalversion/printers.go: Containers, Images, Selector)."""
+    kubectl.run("create", "namespace", "gpu-resources")
+    kubectl.run("apply", "-f", "nvidia-device-plugin-ds.yaml")
+    kubectl.run("apply", "-f", "samples-tf-mnist-demo.yaml")
+
+    [ds] = table(kubectl.run("-n", "gpu-resources", "get", "ds", "-o", "wide").stdout)
+    [job] = table(kubectl.run("get", "jobs", "-o", "wide").stdout)
+
+    assert list(ds)[-4:] == list(job)[-4:] == ["AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert (ds["CONTAINERS"], ds["IMAGES"], ds["SELECTOR"]) == (
+        "nvidia-device-plugin-ctr",
+        "nvcr.io/nvidia/k8s-device-plugin:v0.18.0",
+        "name=nvidia-device-plugin-ds",
+    )
+    assert (job["CONTAINERS"], job["IMAGES"]) == (
+        "samples-tf-mnist-demo",
+        "mcr.microsoft.com/azuredocs/samples-tf-mnist-demo:gpu",
+    )
+    assert job["SELECTOR"].startswith("batch.kubernetes.io/controller-uid=")

@@ -14,7 +14,9 @@ with hints naming what to fix); the connection string hidden from the settings' 
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -36,6 +38,7 @@ from shared.errors import StepError, StepErrorWire
 from shared.events import (
     CONTENT_TYPE,
     EVENTS_NOT_CONFIGURED,
+    LIFECYCLE_STEPS,
     MAX_BODY_BYTES,
     STEPS,
     EventPublisher,
@@ -110,22 +113,18 @@ def test_event_type_per_status_and_lifecycle_step(step: str, status: str, expect
     assert event_type(_outcome(step=step, status=status)) == expected
 
 
-def test_every_step_of_the_contract_is_known() -> None:
-    assert set(STEPS) == {
-        "accepted",
-        "preflight",
-        "register-features",
-        "create-cluster",
-        "create-node-pool",
-        "install-device-plugin",
-        "verify-gpus",
-        "run-job",
-        "cleanup",
-        "completed",
-        "failed",
-        "rejected",
-        "reaped",
+def test_the_contract_knows_every_step_module_and_the_lifecycle_and_nothing_else() -> None:
+    """Each step module (functions/steps/*.py) publishes under its STEP: the contract names
+    those and the request's lifecycle steps, each once, and no step nobody publishes."""
+    import functions.steps
+
+    declared = {
+        importlib.import_module(f"functions.steps.{module.name}").STEP
+        for module in pkgutil.iter_modules(functions.steps.__path__)
     }
+    assert len(declared) == 8
+    assert not declared & LIFECYCLE_STEPS
+    assert sorted(STEPS) == sorted(declared | LIFECYCLE_STEPS)
 
 
 @pytest.mark.parametrize(

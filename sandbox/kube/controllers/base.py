@@ -107,9 +107,12 @@ class ClusterBase(Store):
             condition["message"] = message
         return condition
 
-    @staticmethod
-    def _owner_reference(owner: JSON) -> JSON:
-        return {
+    def _create_owned_pod(
+        self, owner: JSON, spec: JSON, labels: JSON, annotations: JSON, controller: str
+    ) -> JSON:
+        """A pod of the owner's (`<owner>-<random>`, its controller ownerReference), and the
+        `SuccessfulCreate` event the workload's controller records for it."""
+        reference = {
             "apiVersion": owner["apiVersion"],
             "kind": owner["kind"],
             "name": owner["metadata"]["name"],
@@ -117,6 +120,20 @@ class ClusterBase(Store):
             "controller": True,
             "blockOwnerDeletion": True,
         }
+        metadata = {
+            "generateName": f"{owner['metadata']['name']}-",
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [reference],
+        }
+        pod = self.create(
+            "pods", {"metadata": metadata, "spec": spec}, owner["metadata"]["namespace"]
+        )
+        self.record_event(
+            owner, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+            controller,
+        )  # fmt: skip
+        return pod
 
     def _node_ready(self, node: JSON) -> bool:
         return any(

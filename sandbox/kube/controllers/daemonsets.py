@@ -70,22 +70,8 @@ class DaemonSetController(ClusterBase):
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"}
         )
         template["spec"]["nodeName"] = node_name
-        pod = self.create(
-            "pods",
-            {
-                "metadata": {
-                    "generateName": f"{ds['metadata']['name']}-",
-                    "labels": labels,
-                    "annotations": meta.get("annotations") or {},
-                    "ownerReferences": [self._owner_reference(ds)],
-                },
-                "spec": template["spec"],
-            },
-            ds["metadata"]["namespace"],
+        pod = self._create_owned_pod(
+            ds, template["spec"], labels, meta.get("annotations") or {}, "daemonset-controller"
         )
-        self.record_event(
-            ds, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-            "daemonset-controller",
-        )  # fmt: skip
         self._bind(pod, node_name, self.timings.daemon_pod_start)
         return self.get("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])

@@ -130,24 +130,6 @@ class JobController(ClusterBase):
     def _create_job_pod(self, job: JSON) -> JSON:
         template = copy.deepcopy(job["spec"]["template"])
         meta = template.get("metadata") or {}
-        pod = self.create(
-            "pods",
-            {
-                "metadata": {
-                    "generateName": f"{job['metadata']['name']}-",
-                    "labels": meta.get("labels") or {},
-                    "annotations": {
-                        **(meta.get("annotations") or {}),
-                        "batch.kubernetes.io/job-tracking": "",
-                    },
-                    "ownerReferences": [self._owner_reference(job)],
-                },
-                "spec": template["spec"],
-            },
-            job["metadata"]["namespace"],
-        )
-        self.record_event(
-            job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-            "job-controller",
-        )  # fmt: skip
-        return pod
+        annotations = {**(meta.get("annotations") or {}), "batch.kubernetes.io/job-tracking": ""}
+        labels = meta.get("labels") or {}
+        return self._create_owned_pod(job, template["spec"], labels, annotations, "job-controller")

@@ -76,6 +76,24 @@ def _name_and_age(obj: JSON, now: float) -> list[Any]:
 
 NAME = Column("Name", format="name")
 AGE = Column("Age", description="CreationTimestamp: when the object was created (server time).")
+WORKLOAD_WIDE = (
+    Column("Containers", priority=1),
+    Column("Images", priority=1),
+    Column("Selector", priority=1),
+)
+"""The `-o wide` columns printers.go ends every workload's table with (DaemonSet, Job):
+layoutContainerCells' names and images, then the selector. Cells: `workload_cells`."""
+
+
+def workload_cells(obj: JSON) -> list[str]:
+    """WORKLOAD_WIDE's cells: the pod template's container names and images, the selector."""
+    containers = dig(obj, "spec.template.spec.containers") or []
+    selector = dig(obj, "spec.selector.matchLabels") or {}
+    return [
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+    ]
 
 
 @dataclass(frozen=True)

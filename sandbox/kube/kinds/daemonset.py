@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.kube.kinds.base import AGE, JSON, NAME, Cause, Column, Kind, age, dig, owned_pods
+from sandbox.kube.kinds.base import (
+    AGE,
+    JSON,
+    NAME,
+    WORKLOAD_WIDE,
+    Cause,
+    Column,
+    Kind,
+    age,
+    dig,
+    owned_pods,
+    workload_cells,
+)
 from sandbox.kube.kinds.pod import default_pod_spec
 from sandbox.kube.objects import match_labels_selector
 from sandbox.kube.validation import invalid, pod_spec_causes, required
@@ -52,8 +64,6 @@ def _validate(obj: JSON) -> list[Cause]:
 def _row(ds: JSON, now: float) -> list[Any]:
     status = ds.get("status") or {}
     selector = dig(ds, "spec.template.spec.nodeSelector") or {}
-    containers = dig(ds, "spec.template.spec.containers") or []
-    match = dig(ds, "spec.selector.matchLabels") or {}
     return [
         ds["metadata"]["name"],
         status.get("desiredNumberScheduled", 0),
@@ -63,9 +73,7 @@ def _row(ds: JSON, now: float) -> list[Any]:
         status.get("numberAvailable", 0),
         ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
         age(ds, now),
-        ",".join(c.get("name", "") for c in containers),
-        ",".join(c.get("image", "") for c in containers),
-        ",".join(f"{k}={v}" for k, v in sorted(match.items())),
+        *workload_cells(ds),
     ]
 
 
@@ -89,12 +97,7 @@ DAEMONSET = Kind(
             "Node Selector",
         ),
         AGE,
-        Column("Containers", priority=1),
-        Column("Images", priority=1),
-        Column(
-            "Selector",
-            priority=1,
-        ),
+        *WORKLOAD_WIDE,
     ),
     row=_row,
     defaults=_defaults,

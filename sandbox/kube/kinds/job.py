@@ -8,6 +8,7 @@ from sandbox.kube.kinds.base import (
     AGE,
     JSON,
     NAME,
+    WORKLOAD_WIDE,
     Cause,
     Column,
     Kind,
@@ -17,6 +18,7 @@ from sandbox.kube.kinds.base import (
     owned_pods,
     parse_time,
     text,
+    workload_cells,
 )
 from sandbox.kube.kinds.pod import default_pod_spec
 from sandbox.kube.validation import invalid, name_causes, pod_spec_causes, required
@@ -102,17 +104,13 @@ def _row(job: JSON, now: float) -> list[Any]:
     if status.get("startTime"):
         end = parse_time(status["completionTime"]) if status.get("completionTime") else now
         duration = human_duration(end - parse_time(status["startTime"]))
-    containers = dig(job, "spec.template.spec.containers") or []
-    selector = dig(job, "spec.selector.matchLabels") or {}
     return [
         job["metadata"]["name"],
         job_status(job),
         completions,
         duration,
         age(job, now),
-        ",".join(c.get("name", "") for c in containers),
-        ",".join(c.get("image", "") for c in containers),
-        ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+        *workload_cells(job),
     ]
 
 
@@ -131,12 +129,7 @@ JOB = Kind(
         Column("Completions"),
         Column("Duration"),
         AGE,
-        Column("Containers", priority=1),
-        Column("Images", priority=1),
-        Column(
-            "Selector",
-            priority=1,
-        ),
+        *WORKLOAD_WIDE,
     ),
     row=_row,
     defaults=_defaults,

@@ -68,23 +68,22 @@ def az_env(
         yield dict(line.split("=", 1) for line in shell.stdout.split("\0") if "=" in line)
 
 
-def az(env: dict[str, str], *args: str) -> str:
+def _az(env: dict[str, str], args: tuple[str, ...], code: int) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         ["az", *args], capture_output=True, text=True, timeout=180, env=env, check=False
     )
-    assert result.returncode == 0, f"az {' '.join(args)}: {result.stderr}"
+    assert result.returncode == code, f"az {' '.join(args)}: {result.stdout}{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
-    return result.stdout
+    return result
+
+
+def az(env: dict[str, str], *args: str) -> str:
+    return _az(env, args, 0).stdout
 
 
 def az_refused(env: dict[str, str], *args: str) -> str:
     """What az prints when ARM refuses the command (its exit code 1, no traceback)."""
-    result = subprocess.run(
-        ["az", *args], capture_output=True, text=True, timeout=180, env=env, check=False
-    )
-    assert result.returncode == 1, f"az {' '.join(args)}: {result.stdout}{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.stderr
+    return _az(env, args, 1).stderr
 
 
 def test_az_list_skus_all_shows_the_region_and_zone_restrictions(az_env: dict[str, str]) -> None:

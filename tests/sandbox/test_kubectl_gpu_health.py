@@ -28,7 +28,6 @@ import pytest
 from kubernetes import client
 
 from sandbox import tls
-from sandbox.arm.kubeconfig import build_kubeconfig
 from sandbox.clock import ManualClock
 from sandbox.cloud import PoolNodes
 from sandbox.kube import KubeSimulator
@@ -43,6 +42,7 @@ from tests.sandbox.test_gpu_drills import (
     run_smoke,
 )
 from tests.sandbox.test_kubectl import KUBECTLS, table
+from tests.sandbox_fixtures import write_kubeconfig
 
 SYSTEM_POOL = PoolNodes("nodepool1", "Standard_D4ds_v5", 2, 0, ())
 Kubectl = Callable[..., str]
@@ -93,17 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KubeSimu
             assert phase == "Succeeded"
             api.create_namespaced_pod("default", wants_eight(node))
             advance(sim, clock, 5)
-        kubeconfig = root / "kubeconfig"
-        kubeconfig.write_bytes(
-            build_kubeconfig(
-                cluster_name="myAKSCluster",
-                resource_group="myResourceGroup",
-                access=access,
-                entra_tenant_id=None,
-                credential_format=None,
-            )
-        )
-        yield sim, node, kubeconfig
+        yield sim, node, write_kubeconfig(access, root / "kubeconfig")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ the bodies, on the first replay, never at app start.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Generator, Mapping
 from datetime import datetime, timedelta
@@ -319,12 +320,13 @@ class Run:
             summary["failedStep"] = failure.step
             self.record("failed", "failed", failure.message, error=failure.error, details=summary)
         yield from self.flush()
-        if self.observed:  # best effort: the activity never fails
+        if self.observed:  # best effort: what was learned never decides the run's outcome
             location = self.request.location
-            yield self.context.call_activity(
-                remember_durations.__name__,
-                {"location": location, "observed": self.observed, **self._input(None)},
-            )
+            with contextlib.suppress(Exception):
+                yield self.context.call_activity(
+                    remember_durations.__name__,
+                    {"location": location, "observed": self.observed, **self._input(None)},
+                )
         if failure is None:
             return {"status": "completed", **summary}
         return {"status": "failed", "message": failure.message, **summary}

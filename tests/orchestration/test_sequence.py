@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from sandbox.arm import CapacityRule
@@ -303,3 +304,19 @@ def test_a_deployment_learns_how_long_its_waits_take(world: World) -> None:
     # however often it was checked), at 90 %: just before the cluster is done
     assert 0.8 * TIMINGS.cluster_create_seconds <= after[0] < TIMINGS.cluster_create_seconds
     assert len(after) < len(before), (before, after)
+
+
+def test_learned_durations_that_cannot_be_stored_never_change_the_outcome(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The activity that stores them fails (past its try): the run still ends completed, and
+    its final event was already published."""
+
+    def broken(*_: Any) -> bool:
+        raise RuntimeError("storage refused the write")
+
+    monkeypatch.setattr("shared.durations.remember", broken)
+    status = world.host.wait_for_completion(world.start(SEED), timeout=120)
+    assert status.runtime_status == OrchestrationRuntimeStatus.Completed, status.error
+    assert status.output["status"] == "completed", status.output
+    assert [(e["step"], e["status"]) for e in world.event_data()][-1] == ("completed", "completed")

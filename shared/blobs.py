@@ -51,3 +51,19 @@ def app_container(
 
         credential = DefaultAzureCredential()
     return ContainerClient(url, name, credential=credential, **client)
+
+
+def ensure_container(container: ContainerClient) -> None:
+    """Create the container unless it exists (a write's first step; another writer may win)."""
+    import contextlib
+
+    from azure.core.exceptions import ResourceExistsError
+
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+
+
+def storage_reason(error: Exception) -> str:
+    """The first line of what Storage (or the SDK) said, for a message that says what failed."""
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return str(message).splitlines()[0]

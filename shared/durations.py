@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.blobs import storage_reason
+
 if TYPE_CHECKING:
     from shared.request import ProvisionRequest
     from shared.sequence import RunOptions
@@ -120,7 +122,7 @@ def remember(values: Mapping[str, str], location: str, observed: Mapping[str, fl
         except (ResourceModifiedError, ResourceExistsError):
             continue  # another run wrote it meanwhile: read again
         except Exception as error:  # best effort: the fixed guesses still work
-            _log.warning("wait durations not stored: %s", _reason(error))
+            _log.warning("wait durations not stored: %s", storage_reason(error))
             return False
     _log.warning("wait durations not stored: %d writers raced", ATTEMPTS)
     return False
@@ -138,7 +140,7 @@ def _read(values: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
     except ResourceNotFoundError:  # no container or no blob yet
         return {}, None
     except Exception as error:  # best effort: the fixed guesses still work
-        _log.warning("learned wait durations not read: %s", _reason(error))
+        _log.warning("learned wait durations not read: %s", storage_reason(error))
         return {}, None
     try:
         table = json.loads(data)
@@ -149,11 +151,7 @@ def _read(values: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
 
 def _container(values: Mapping[str, str], *, create: bool = False) -> Any:
     """The `learned` container (`create`: made if missing, before the first write)."""
-    import contextlib
-
-    from azure.core.exceptions import ResourceExistsError
-
-    from shared.blobs import app_container
+    from shared.blobs import app_container, ensure_container
 
     # best effort: no retry (the storage SDK backs off 15 s and more) and short timeouts, so an
     # unreachable store costs an intake seconds at most
@@ -162,14 +160,8 @@ def _container(values: Mapping[str, str], *, create: bool = False) -> Any:
     )
     if create:
         try:
-            with contextlib.suppress(ResourceExistsError):
-                container.create_container()
+            ensure_container(container)
         except Exception:
             container.close()
             raise
     return container
-
-
-def _reason(error: Exception) -> str:
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return str(message).splitlines()[0]

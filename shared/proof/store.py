@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.blobs import ensure_container, storage_reason
 from shared.closing import Closing
 
 if TYPE_CHECKING:
@@ -49,12 +49,11 @@ class ProofStore(Closing):
 
     def put(self, request_id: str, report: dict[str, Any]) -> str:
         """Store (or replace: activities run at least once) the request's proof; its URL."""
-        from azure.core.exceptions import AzureError, ResourceExistsError
+        from azure.core.exceptions import AzureError
         from azure.storage.blob import ContentSettings
 
         try:
-            with contextlib.suppress(ResourceExistsError):
-                self._container.create_container()
+            ensure_container(self._container)
             blob = self._container.get_blob_client(blob_name(request_id))
             blob.upload_blob(
                 json.dumps(report, indent=2).encode(),
@@ -62,7 +61,9 @@ class ProofStore(Closing):
                 content_settings=ContentSettings(content_type="application/json"),
             )
         except AzureError as exc:
-            raise ProofStoreError(f"cannot store proof of {request_id}: {_reason(exc)}") from None
+            raise ProofStoreError(
+                f"cannot store proof of {request_id}: {storage_reason(exc)}"
+            ) from None
         return str(blob.url)
 
     def get(self, request_id: str) -> dict[str, Any]:
@@ -77,7 +78,9 @@ class ProofStore(Closing):
                 "request's verify-gpus step ends; check the request id"
             ) from None
         except AzureError as exc:
-            raise ProofStoreError(f"cannot read proof of {request_id}: {_reason(exc)}") from None
+            raise ProofStoreError(
+                f"cannot read proof of {request_id}: {storage_reason(exc)}"
+            ) from None
         try:
             report = json.loads(data)
         except ValueError as exc:
@@ -90,8 +93,3 @@ class ProofStore(Closing):
 
     def close(self) -> None:
         self._container.close()
-
-
-def _reason(exc: Exception) -> str:
-    message = getattr(exc, "message", None) or str(exc)
-    return str(message).splitlines()[0]
